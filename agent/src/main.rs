@@ -1,0 +1,2 @@
+//! skiff-agent binary.
+fn main() {}

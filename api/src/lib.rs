@@ -1,0 +1,1 @@
+//! Shared core/v1 types, errors and client for skiff.

@@ -1,0 +1,2 @@
+//! skiff-controlplane binary.
+fn main() {}
