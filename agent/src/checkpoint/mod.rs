@@ -1,0 +1,1 @@
+//! Last-known desired state on disk, for running while a source is away.

@@ -1,0 +1,1 @@
+//! Desired-state sources: the manifest directory and the controlplane, merged.

@@ -1,0 +1,1 @@
+//! Pod workers: desired versus actual, create/kill/restart, restart policy, backoff.

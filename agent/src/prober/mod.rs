@@ -1,0 +1,1 @@
+//! HTTP, TCP and exec probes; liveness and readiness workers.

@@ -1,0 +1,1 @@
+//! Userspace service proxy over services and endpoints.

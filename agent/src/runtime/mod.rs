@@ -1,0 +1,1 @@
+//! The ContainerRuntime trait, its Docker implementation and image references.

@@ -1,0 +1,1 @@
+//! Pod and node status reporting to the controlplane.

@@ -1,0 +1,1 @@
+//! HTTP routing, discovery, content types, watches and Status errors.

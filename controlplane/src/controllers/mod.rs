@@ -1,0 +1,1 @@
+//! Replication, endpoints and node lifecycle controllers, all API clients.

@@ -1,0 +1,1 @@
+//! One module per resource: create/get/list/update/delete/watch rules over Storage.

@@ -1,0 +1,1 @@
+//! Assigns unscheduled pods to nodes through the binding subresource.

@@ -1,0 +1,1 @@
+//! The Storage trait and its embedded (redb) and etcd backends.
