@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod metrics;
 pub mod pod;
 pub mod prober;
 pub mod proxy;

@@ -1,7 +1,15 @@
 //! skiff-api: everything the agent and the controlplane share — the core/v1 types, `Status`
-//! errors, validation, selectors, and (later) the typed client and the watch cache.
+//! errors, defaults, validation, selectors, version conversion, the typed client and the
+//! client-side watch cache.
 
+pub mod cache;
+pub mod client;
+pub mod conversion;
+pub mod defaults;
+pub mod selector;
 pub mod status;
 pub mod types;
+pub mod validation;
+pub mod wait;
 
 pub use status::Status;

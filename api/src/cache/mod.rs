@@ -1,0 +1,1 @@
+//! Store, Reflector and FIFO: the client-side watch cache.

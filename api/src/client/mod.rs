@@ -1,0 +1,1 @@
+//! Typed per-resource client over HTTP, with watches over websocket.

@@ -1,0 +1,1 @@
+//! Validation that accumulates every error with its field path.

@@ -1,0 +1,1 @@
+//! Polling with deadlines, jitter and exponential backoff.
