@@ -79,8 +79,9 @@ wait_until() {
 }
 
 # Succeed when PID is a live process whose command name is COMM (guards against pid reuse).
+# The kernel keeps only the first 15 characters of a command name.
 pid_is() {
-    local pid=$1 comm=$2
+    local pid=$1 comm=${2:0:15}
     [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]
 }
 
