@@ -1,0 +1,3 @@
+//! Helpers shared by the controlplane integration tests.
+
+pub mod etcd;
