@@ -423,9 +423,12 @@ async fn watch_from_compacted_revision_is_expired(s: &AnyStorage) {
 
     // History before `compact_at` is gone: a watch needing it fails.
     let error = watch_error(s, "/c/", compact_at - 2).await;
-    assert!(
-        matches!(error, StorageError::Expired { requested, .. } if requested == compact_at - 2),
-        "{error}"
+    assert_eq!(
+        error,
+        StorageError::Expired {
+            requested: compact_at - 2,
+            compacted: compact_at
+        }
     );
     let error = watch_error(s, "/c/", revisions[0]).await;
     assert!(error.is_expired(), "{error}");

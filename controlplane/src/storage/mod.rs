@@ -91,7 +91,8 @@ pub enum StorageConfig {
         /// Client URLs, e.g. `http://127.0.0.1:2379`.
         endpoints: Vec<String>,
         /// Prepended to every key (e.g. `/skiff`), so several installs or test runs can share
-        /// one etcd; stripped from keys on the way out.
+        /// one etcd; stripped from keys on the way out. Keys start with `/`, so prefixes
+        /// `/skiff` and `/skiff2` do not see each other's `/registry/...` keys.
         prefix: String,
     },
 }
