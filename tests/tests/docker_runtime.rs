@@ -313,6 +313,7 @@ async fn exec_exit_codes_output_and_timeout() {
         .await
         .unwrap();
     assert_ne!(missing.exit_code, 0, "command not found: {missing:?}");
+    assert!(missing.output.contains("/no/such/binary"), "{missing:?}");
 
     let big = rt
         .exec(
@@ -588,11 +589,96 @@ async fn pull_of_missing_image_is_an_image_pull_error() {
         other => panic!("expected ImagePull, got {other:?}"),
     }
     assert!(err.to_string().contains(&name), "{err}");
+    assert!(err.to_string().contains("not found"), "{err}");
 
     // A registry nobody listens on fails the same way, without hanging.
     let nowhere = ImageRef::parse("127.0.0.1:1/skiff/busybox:1").unwrap();
     let err = rt.pull_image(&nowhere, None, None).await.unwrap_err();
     assert!(matches!(err, RuntimeError::ImagePull { .. }), "{err:?}");
+}
+
+/// A registry process that is killed when dropped.
+struct RegistryProcess(std::process::Child);
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// htpasswd line for user `skiff`, password `skiff-secret` (bcrypt, cost 5).
+const HTPASSWD: &str = "skiff:$2y$05$skifftestsaltskiffteseBSUkqjCTslFcO3W6pqRZNIm6DugcYtC\n";
+
+#[tokio::test]
+async fn pull_with_credentials_from_docker_config() {
+    let rt = runtime().await;
+    // A private registry of our own, with basic auth, on a free loopback port.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(dir.path().join("htpasswd"), HTPASSWD).unwrap();
+    std::fs::write(
+        dir.path().join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n\
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: skiff\n    path: {root}/htpasswd\n",
+            root = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.path().join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let _registry = RegistryProcess(child);
+    wait_for(
+        "the registry to listen",
+        Duration::from_secs(20),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        },
+    )
+    .await;
+
+    // Push with `docker login` into a throwaway client config (the user's stays untouched).
+    let name = unique("private");
+    let image = ImageRef::parse(&format!("127.0.0.1:{port}/skiff/{name}:1")).unwrap();
+    let _remove = RemoveImage(image.docker_name());
+    let client_config = dir.path().join("client");
+    sh(&format!(
+        "docker tag {local} {remote} && \
+         echo skiff-secret | docker --config {cfg} login -u skiff --password-stdin 127.0.0.1:{port} >/dev/null 2>&1 && \
+         docker --config {cfg} push {remote} >/dev/null && docker rmi {remote} >/dev/null",
+        local = test_image().docker_name(),
+        remote = image.docker_name(),
+        cfg = client_config.display(),
+    ));
+
+    let err = rt.pull_image(&image, None, None).await.unwrap_err();
+    assert!(matches!(err, RuntimeError::ImagePull { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("auth"),
+        "names the missing credentials: {err}"
+    );
+
+    let auth = skiff_agent::runtime::RegistryAuth::from_docker_config(
+        &client_config.join("config.json"),
+        &image,
+    )
+    .unwrap()
+    .expect("docker login stored credentials for the registry");
+    assert_eq!(auth.username.as_deref(), Some("skiff"));
+    let id = rt
+        .pull_image(&image, Some(&auth), None)
+        .await
+        .unwrap_or_else(|e| panic!("pull with credentials: {e}"));
+    assert_eq!(rt.image_present(&image).await.unwrap(), Some(id));
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.

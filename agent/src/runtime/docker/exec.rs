@@ -67,19 +67,19 @@ pub(super) async fn exec(
         timeout,
     };
     let deadline = Instant::now() + timeout;
-    let created = docker
-        .create_exec(
-            id,
-            CreateExecOptions {
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                cmd: Some(command.to_vec()),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| map_error(operation(), e))?;
     let run = async {
+        let created = docker
+            .create_exec(
+                id,
+                CreateExecOptions {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(command.to_vec()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| map_error(operation(), e))?;
         let started = docker
             .start_exec(&created.id, Some(StartExecOptions::default()))
             .await

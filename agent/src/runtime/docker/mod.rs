@@ -252,3 +252,25 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connect_errors_name_the_host() {
+        let err = DockerRuntime::connect(Some("unix:///nonexistent/skiff-docker.sock"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RuntimeError::Connect { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("unix:///nonexistent/skiff-docker.sock"),
+            "{err}"
+        );
+        let err = DockerRuntime::connect(Some("ftp://example"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RuntimeError::Connect { .. }), "{err:?}");
+    }
+}
