@@ -37,16 +37,39 @@ impl Metrics {
         let pods = Gauge::default();
         registry.register("pods", "Pods the agent runs", pods.clone());
         let containers = Gauge::default();
-        registry.register("containers", "Containers the agent runs, infra excluded", containers.clone());
+        registry.register(
+            "containers",
+            "Containers the agent runs, infra excluded",
+            containers.clone(),
+        );
         let sync_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        registry.register("pod_sync_duration_seconds", "Duration of one pod sync", sync_duration.clone());
+        registry.register(
+            "pod_sync_duration_seconds",
+            "Duration of one pod sync",
+            sync_duration.clone(),
+        );
         let pull_duration = Family::<ImageLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.01, 2.0, 14))
         });
-        registry.register("image_pull_duration_seconds", "Duration of image pulls", pull_duration.clone());
+        registry.register(
+            "image_pull_duration_seconds",
+            "Duration of image pulls",
+            pull_duration.clone(),
+        );
         let container_restarts = Counter::default();
-        registry.register("container_restarts", "Container restarts made by the agent", container_restarts.clone());
-        Metrics { registry, pods, containers, sync_duration, pull_duration, container_restarts }
+        registry.register(
+            "container_restarts",
+            "Container restarts made by the agent",
+            container_restarts.clone(),
+        );
+        Metrics {
+            registry,
+            pods,
+            containers,
+            sync_duration,
+            pull_duration,
+            container_restarts,
+        }
     }
 
     /// The metrics in Prometheus text format.
