@@ -58,6 +58,10 @@ pub mod cause {
     pub const FIELD_VALUE_TOO_LONG: &str = "FieldValueTooLong";
     /// The field is unknown (strict field validation).
     pub const FIELD_VALUE_UNKNOWN: &str = "FieldValueUnknown";
+    /// The value refers to something that does not exist (e.g. an undeclared volume).
+    pub const FIELD_VALUE_NOT_FOUND: &str = "FieldValueNotFound";
+    /// The list has too many items.
+    pub const FIELD_VALUE_TOO_MANY: &str = "FieldValueTooMany";
 }
 
 /// The result of an API call that did not return an object.

@@ -85,6 +85,16 @@ impl Quantity {
     pub fn is_zero(&self) -> bool {
         self.nanos == 0
     }
+
+    /// True for a quantity below zero.
+    pub fn is_negative(&self) -> bool {
+        self.nanos < 0
+    }
+
+    /// Compares the amounts, ignoring how each was written (`1Ki` equals `1024`).
+    pub fn cmp_value(&self, other: &Quantity) -> std::cmp::Ordering {
+        self.nanos.cmp(&other.nanos)
+    }
 }
 
 fn div_ceil(value: i128, by: i128) -> i128 {
