@@ -1,1 +1,77 @@
 //! Replication, endpoints and node lifecycle controllers, all API clients.
+//!
+//! Each controller keeps client-side caches ([`skiff_api::cache`]) of the kinds it reads,
+//! turns watch events into keys on a [`Fifo`](skiff_api::cache::Fifo), and lets workers bring
+//! one key at a time to its desired state through the API. Nothing polls the apiserver; the
+//! only timer is the node lifecycle's heartbeat-age check, because time passing is not an event.
+
+mod config;
+mod endpoints;
+mod error;
+mod informer;
+mod labels;
+mod node_lifecycle;
+mod pod_state;
+mod replication;
+mod worker;
+
+pub use config::{ControllersArgs, ControllersConfig, parse_duration};
+pub use error::ControllerError;
+
+use skiff_api::client::Client;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Runs the replication manager, the endpoints controller and the node lifecycle controller
+/// against the apiserver behind `client` until `shutdown` is cancelled.
+///
+/// Returns an error only when one of the controllers stops unexpectedly (a panic); API errors
+/// are retried per key with backoff and never end the controllers.
+pub async fn run(
+    client: Client,
+    config: ControllersConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ControllerError> {
+    info!(
+        node_monitor_grace_period = ?config.node_monitor_grace_period,
+        pod_eviction_timeout = ?config.pod_eviction_timeout,
+        "starting controllers"
+    );
+    let mut tasks = JoinSet::new();
+    {
+        let (client, config, shutdown) = (client.clone(), config.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            replication::run(client, config, shutdown).await;
+            "replication"
+        });
+    }
+    {
+        let (client, config, shutdown) = (client.clone(), config.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            endpoints::run(client, config, shutdown).await;
+            "endpoints"
+        });
+    }
+    {
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            node_lifecycle::run(client, config, shutdown).await;
+            "node-lifecycle"
+        });
+    }
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(name) => info!(controller = name, "controller stopped"),
+            Err(source) => {
+                // One controller died: stop the others too, and report it.
+                shutdown.cancel();
+                if result.is_ok() {
+                    result = Err(ControllerError::Task { source });
+                }
+            }
+        }
+    }
+    result
+}
