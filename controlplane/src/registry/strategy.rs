@@ -1,0 +1,205 @@
+//! What differs per kind: defaults, validation, what a create may set, and selectable fields.
+
+use skiff_api::defaults::{
+    default_node, default_pod, default_replication_controller, default_service,
+};
+use skiff_api::types::{
+    Endpoints, Node, Pod, PodStatus, ReplicationController, ReplicationControllerStatus, Resource,
+    Service, values,
+};
+use skiff_api::validation::{
+    FieldError, validate_endpoints, validate_node, validate_pod, validate_pod_update,
+    validate_replication_controller, validate_service,
+};
+
+/// The per-kind rules the generic [`Registry`](super::Registry) applies.
+///
+/// Status handling is generic (see [`super::UpdateTarget`]): a PUT to the object keeps the
+/// stored `status`, a PUT to `/status` changes only `status`.
+pub trait Strategy: Resource {
+    /// True when the kind has a `status` written only through the `/status` subresource.
+    const HAS_STATUS: bool;
+    /// Field-selector fields besides `metadata.name` and `metadata.namespace`.
+    const SELECTABLE_FIELDS: &'static [&'static str] = &[];
+
+    /// Fills unset fields; runs on create and on every update, before validation.
+    fn apply_defaults(&mut self);
+
+    /// Every problem with a new object.
+    fn validate_create(&self) -> Vec<FieldError>;
+
+    /// Every problem with an update from `old` to `self`.
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        let _ = old;
+        self.validate_create()
+    }
+
+    /// Clears what a client may not set on create (e.g. a pod's status).
+    fn prepare_for_create(&mut self) {}
+
+    /// Runs on every object read from storage, after the resourceVersion is set.
+    fn decorate(&mut self) {}
+
+    /// The value of a selectable field other than `metadata.*` (empty when unset), or None
+    /// when the kind does not support selecting on it.
+    fn field(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+}
+
+impl Strategy for Pod {
+    const HAS_STATUS: bool = true;
+    const SELECTABLE_FIELDS: &'static [&'static str] = &[
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "status.phase",
+        "status.podIP",
+    ];
+
+    fn apply_defaults(&mut self) {
+        default_pod(self);
+    }
+
+    fn validate_create(&self) -> Vec<FieldError> {
+        validate_pod(self)
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        validate_pod_update(self, old)
+    }
+
+    /// A new pod is Pending whatever status the client sent.
+    fn prepare_for_create(&mut self) {
+        self.status = Some(PodStatus {
+            phase: Some(values::PHASE_PENDING.to_string()),
+            ..PodStatus::default()
+        });
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        let status = self.status.as_ref();
+        let text = |v: Option<&String>| v.cloned().unwrap_or_default();
+        match name {
+            "spec.nodeName" => Some(text(self.spec.node_name.as_ref())),
+            "spec.restartPolicy" => Some(text(self.spec.restart_policy.as_ref())),
+            "status.phase" => Some(text(status.and_then(|s| s.phase.as_ref()))),
+            "status.podIP" => Some(text(status.and_then(|s| s.pod_ip.as_ref()))),
+            _ => None,
+        }
+    }
+}
+
+impl Strategy for Node {
+    const HAS_STATUS: bool = true;
+    const SELECTABLE_FIELDS: &'static [&'static str] = &["spec.unschedulable"];
+
+    fn apply_defaults(&mut self) {
+        default_node(self);
+    }
+
+    fn validate_create(&self) -> Vec<FieldError> {
+        validate_node(self)
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "spec.unschedulable" => Some(self.spec.unschedulable.unwrap_or(false).to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Strategy for ReplicationController {
+    const HAS_STATUS: bool = true;
+    const SELECTABLE_FIELDS: &'static [&'static str] = &["status.replicas"];
+
+    fn apply_defaults(&mut self) {
+        default_replication_controller(self);
+    }
+
+    fn validate_create(&self) -> Vec<FieldError> {
+        validate_replication_controller(self)
+    }
+
+    /// The replication manager reports status; a client's is ignored.
+    fn prepare_for_create(&mut self) {
+        self.status = Some(ReplicationControllerStatus::default());
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "status.replicas" => Some(
+                self.status
+                    .as_ref()
+                    .map(|s| s.replicas)
+                    .unwrap_or(0)
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl Strategy for Service {
+    const HAS_STATUS: bool = true;
+
+    fn apply_defaults(&mut self) {
+        default_service(self);
+    }
+
+    fn validate_create(&self) -> Vec<FieldError> {
+        validate_service(self)
+    }
+
+    /// Load balancer status is not something skiff provides; a client's is ignored.
+    fn prepare_for_create(&mut self) {
+        self.status = None;
+    }
+}
+
+impl Strategy for Endpoints {
+    const HAS_STATUS: bool = false;
+
+    fn apply_defaults(&mut self) {
+        if self.api_version.is_empty() || self.kind.is_empty() {
+            self.set_type_meta();
+        }
+    }
+
+    fn validate_create(&self) -> Vec<FieldError> {
+        validate_endpoints(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_pods_are_pending_whatever_the_client_sent() {
+        let mut pod = Pod {
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                pod_ip: Some("10.0.0.1".into()),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
+        pod.prepare_for_create();
+        let status = pod.status.unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Pending"));
+        assert_eq!(status.pod_ip, None);
+    }
+
+    #[test]
+    fn pod_fields_are_selectable_and_unknown_ones_are_not() {
+        let mut pod = Pod::default();
+        pod.spec.node_name = Some("edge-1".into());
+        assert_eq!(pod.field("spec.nodeName").as_deref(), Some("edge-1"));
+        assert_eq!(pod.field("status.phase").as_deref(), Some(""));
+        assert_eq!(pod.field("spec.hostname"), None);
+        let node = Node::default();
+        assert_eq!(node.field("spec.unschedulable").as_deref(), Some("false"));
+    }
+}
