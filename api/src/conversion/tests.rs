@@ -556,3 +556,13 @@ fn pods_with_fields_the_legacy_format_lacks_do_not_convert() {
         }
     }
 }
+
+#[test]
+fn quantities_decode_from_yaml_numbers_and_strings() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n    - name: c\n      image: i\n      resources:\n        limits: {cpu: 0.5, memory: 128Mi}\n        requests: {cpu: 2}\n";
+    let pods = decode_documents(text).unwrap();
+    let resources = pods[0].spec.containers[0].resources.as_ref().unwrap();
+    assert_eq!(resources.limits["cpu"].to_string(), "500m");
+    assert_eq!(resources.limits["memory"].to_string(), "128Mi");
+    assert_eq!(resources.requests["cpu"].to_string(), "2");
+}
