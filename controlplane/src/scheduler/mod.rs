@@ -1,1 +1,306 @@
 //! Assigns unscheduled pods to nodes through the binding subresource.
+//!
+//! The scheduler is an ordinary API client: reflectors keep every pod (indexed by node),
+//! node and replication controller in local stores, unscheduled pods go through a keyed
+//! FIFO, and each is placed by filters (node ready, resources fit, host ports free,
+//! nodeSelector) and scores (least requested, spreading), then bound with
+//! `POST pods/{name}/binding`. A pod that fits nowhere gets `PodScheduled=False,
+//! Unschedulable` and is retried with exponential backoff, or at once when a node changes.
+
+mod algorithm;
+mod assumed;
+mod cycle;
+mod events;
+mod filters;
+mod node_info;
+mod resources;
+mod scores;
+mod state;
+mod unschedulable;
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use skiff_api::cache::{WatcherConfig, Writer, reflector, watcher};
+use skiff_api::client::{Client, ClientError};
+use skiff_api::types::{Node, Pod, ReplicationController};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use algorithm::{Candidate, candidates, schedule};
+pub use assumed::AssumedPods;
+pub use filters::{FilterFailure, run_filters};
+pub use node_info::NodeInfo;
+pub use resources::Resources;
+pub use scores::SpreadGroup;
+pub use unschedulable::{FitError, REASON_UNSCHEDULABLE};
+
+/// Tunables of the scheduler.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Name the scheduler logs under.
+    pub name: String,
+    /// First retry delay of a pod that fit nowhere (or whose binding failed).
+    pub unschedulable_backoff_base: Duration,
+    /// Largest retry delay of such a pod.
+    pub unschedulable_backoff_cap: Duration,
+    /// How many pods are bound concurrently (decisions themselves are serialised).
+    pub workers: usize,
+    /// How long a pod placed by this scheduler counts on its node without the watch
+    /// showing the binding.
+    pub assume_ttl: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            name: "skiff-scheduler".to_string(),
+            unschedulable_backoff_base: Duration::from_secs(1),
+            unschedulable_backoff_cap: Duration::from_secs(60),
+            workers: 1,
+            assume_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the scheduler stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The apiserver URL cannot be used.
+    #[error("scheduler cannot use the apiserver URL: {0}")]
+    Client(#[source] ClientError),
+    /// A watch stream ended, which watchers never do by themselves.
+    #[error("the scheduler's {0} watch ended unexpectedly")]
+    WatchEnded(&'static str),
+    /// A worker task panicked.
+    #[error("a scheduler worker failed: {0}")]
+    Worker(#[source] tokio::task::JoinError),
+}
+
+/// Command-line flags of a stand-alone scheduler (`skiff-controlplane scheduler`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct SchedulerArgs {
+    /// URL of the apiserver to schedule for.
+    #[arg(long, env = "SKIFF_SERVER", default_value = "http://127.0.0.1:6443")]
+    pub server: String,
+    /// The scheduler's tunables.
+    #[command(flatten)]
+    pub options: SchedulerOptions,
+}
+
+/// The scheduler's tunables as flags; flatten these into a command that runs the
+/// scheduler in-process (they carry no `--server`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct SchedulerOptions {
+    /// Name the scheduler logs under.
+    #[arg(
+        long = "scheduler-name",
+        env = "SKIFF_SCHEDULER_NAME",
+        default_value = "skiff-scheduler"
+    )]
+    pub name: String,
+    /// First retry delay of an unschedulable pod (e.g. 500ms, 1s, 2m).
+    #[arg(
+        long = "scheduler-backoff-base",
+        env = "SKIFF_SCHEDULER_BACKOFF_BASE",
+        default_value = "1s",
+        value_parser = parse_duration
+    )]
+    pub backoff_base: Duration,
+    /// Largest retry delay of an unschedulable pod.
+    #[arg(
+        long = "scheduler-backoff-cap",
+        env = "SKIFF_SCHEDULER_BACKOFF_CAP",
+        default_value = "60s",
+        value_parser = parse_duration
+    )]
+    pub backoff_cap: Duration,
+    /// How many pods are bound concurrently.
+    #[arg(
+        long = "scheduler-workers",
+        env = "SKIFF_SCHEDULER_WORKERS",
+        default_value_t = 1
+    )]
+    pub workers: usize,
+}
+
+impl SchedulerOptions {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> SchedulerConfig {
+        SchedulerConfig {
+            name: self.name.clone(),
+            unschedulable_backoff_base: self.backoff_base,
+            unschedulable_backoff_cap: self.backoff_cap,
+            workers: self.workers.max(1),
+            ..SchedulerConfig::default()
+        }
+    }
+}
+
+impl SchedulerArgs {
+    /// A client for `--server`.
+    pub fn client(&self) -> Result<Client, SchedulerError> {
+        Client::new(&self.server).map_err(SchedulerError::Client)
+    }
+
+    /// The configuration these flags describe.
+    pub fn config(&self) -> SchedulerConfig {
+        self.options.config()
+    }
+}
+
+/// Parses `500ms`, `1s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms, 1s, 2m"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// Runs the stand-alone scheduler described by `args` until `shutdown` fires.
+pub async fn run_with_args(
+    args: &SchedulerArgs,
+    shutdown: CancellationToken,
+) -> Result<(), SchedulerError> {
+    run(args.client()?, args.config(), shutdown).await
+}
+
+/// Runs the scheduler against the apiserver behind `client` until `shutdown` fires.
+///
+/// Only returns early when a watch ends (never in practice: watchers retry forever) or a
+/// worker panics.
+pub async fn run(
+    client: Client,
+    config: SchedulerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), SchedulerError> {
+    let (mut pod_writer, pods) = Writer::<Pod>::new();
+    pod_writer.add_indexer(node_info::NODE_INDEX, node_info::index_by_node());
+    let (node_writer, nodes) = Writer::<Node>::new();
+    let (rc_writer, rcs) = Writer::<ReplicationController>::new();
+
+    let mut pod_events = pin!(reflector(
+        pod_writer,
+        watcher(client.api::<Pod>(None), WatcherConfig::default())
+    ));
+    let mut node_events = pin!(reflector(
+        node_writer,
+        watcher(client.api::<Node>(None), WatcherConfig::default())
+    ));
+    let mut rc_events = pin!(reflector(
+        rc_writer,
+        watcher(
+            client.api::<ReplicationController>(None),
+            WatcherConfig::default()
+        )
+    ));
+
+    let workers = config.workers.max(1);
+    let name = config.name.clone();
+    let state = Arc::new(state::SchedulerState::new(client, config, pods, nodes, rcs));
+    let mut tasks = JoinSet::new();
+    for _ in 0..workers {
+        tasks.spawn(cycle::worker(Arc::clone(&state), shutdown.clone()));
+    }
+    let mut handler = events::EventHandler::new(Arc::clone(&state));
+    let mut expiry = tokio::time::interval(Duration::from_secs(1));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    info!(scheduler = %name, workers, "scheduler started");
+
+    let result = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            item = pod_events.next() => match item {
+                Some(item) => handler.pod_item(item),
+                None => break Err(SchedulerError::WatchEnded("pod")),
+            },
+            item = node_events.next() => match item {
+                Some(item) => handler.node_item(item),
+                None => break Err(SchedulerError::WatchEnded("node")),
+            },
+            item = rc_events.next() => match item {
+                Some(item) => handler.rc_item(item),
+                None => break Err(SchedulerError::WatchEnded("replication controller")),
+            },
+            _ = expiry.tick() => handler.expire_assumed(),
+            Some(joined) = tasks.join_next() => {
+                if let Err(e) = joined {
+                    break Err(SchedulerError::Worker(e));
+                }
+            }
+        }
+    };
+    state.queue.close();
+    shutdown.cancel();
+    while let Some(joined) = tasks.join_next().await {
+        joined.map_err(SchedulerError::Worker)?;
+    }
+    info!(scheduler = %name, "scheduler stopped");
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SchedulerArgs,
+    }
+
+    #[test]
+    fn durations_parse_in_common_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn flags_default_to_the_documented_config() {
+        let cli = Cli::try_parse_from(["scheduler"]).unwrap();
+        let config = cli.args.config();
+        assert_eq!(cli.args.server, "http://127.0.0.1:6443");
+        assert_eq!(config.name, "skiff-scheduler");
+        assert_eq!(config.unschedulable_backoff_base, Duration::from_secs(1));
+        assert_eq!(config.unschedulable_backoff_cap, Duration::from_secs(60));
+        assert_eq!(config.workers, 1);
+
+        let cli = Cli::try_parse_from([
+            "scheduler",
+            "--server",
+            "http://127.0.0.1:7000",
+            "--scheduler-backoff-base",
+            "200ms",
+            "--scheduler-workers",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.args.config().unschedulable_backoff_base,
+            Duration::from_millis(200)
+        );
+        assert_eq!(cli.args.config().workers, 4);
+        assert!(cli.args.client().is_ok());
+    }
+}
