@@ -8,7 +8,8 @@ use std::time::Instant;
 use skiff_api::types::Probe;
 use tokio::sync::watch;
 
-use crate::prober::{ContainerKey, ProbeKind, ProbeTarget};
+use crate::prober::{ContainerKey, ProbeKind, ProbeManager, ProbeTarget};
+use crate::runtime::ContainerRuntime;
 
 /// Starts, stops and reads the liveness and readiness probes of running containers.
 pub trait ProbeResults: Send + Sync + 'static {
@@ -35,6 +36,36 @@ pub trait ProbeResults: Send + Sync + 'static {
 
     /// A counter bumped whenever a result flips, to wake the pod workers.
     fn changes(&self) -> watch::Receiver<u64>;
+}
+
+/// The real prober: one worker per (container, kind), results by container id.
+impl<R: ContainerRuntime> ProbeResults for ProbeManager<R> {
+    async fn ensure(
+        &self,
+        key: ContainerKey,
+        kind: ProbeKind,
+        probe: &Probe,
+        target: ProbeTarget,
+        started_at: Instant,
+    ) {
+        ProbeManager::ensure(self, key, kind, probe, target, started_at);
+    }
+
+    async fn remove_container(&self, container_id: &str) {
+        ProbeManager::remove_container(self, container_id);
+    }
+
+    async fn remove_pod(&self, pod_uid: &str) {
+        ProbeManager::remove_pod(self, pod_uid);
+    }
+
+    fn healthy(&self, container_id: &str, kind: ProbeKind) -> Option<bool> {
+        self.result(container_id, kind).map(|state| state.healthy)
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        ProbeManager::changes(self)
+    }
 }
 
 /// No probes at all: every container without probe results (for agents and tests that run

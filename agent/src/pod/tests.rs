@@ -972,3 +972,59 @@ async fn the_manager_runs_removes_and_leaves_pods_running_on_shutdown() {
     assert_eq!(ids, after, "shutdown stops nothing");
     assert_eq!(running_of("uid-one"), 2);
 }
+
+#[tokio::test]
+async fn the_real_prober_drives_liveness_restarts_through_the_manager() {
+    let h = Harness::new();
+    // Every exec fails in the first attempt of the container, succeeds afterwards.
+    let failing: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let first_attempt = Arc::clone(&failing);
+    h.rt.set_exec_handler(move |id, _command| {
+        let mut first = first_attempt.lock().unwrap();
+        let first = first.get_or_insert_with(|| id.to_string());
+        Ok(crate::runtime::ExecResult {
+            exit_code: i64::from(first.as_str() == id),
+            output: String::new(),
+            truncated: false,
+        })
+    });
+    let mut app = container("app");
+    app.liveness_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: vec!["check".into()],
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    let p = pod("prober", vec![app]);
+    let runtime = Arc::new(h.rt.clone());
+    let probes = Arc::new(crate::prober::ProbeManager::new(Arc::clone(&runtime)));
+    let manager = PodManager::new(runtime, h.config.clone(), Arc::clone(&h.metrics), probes);
+    let statuses = manager.status_handle();
+    let (_tx, rx) = watch::channel(desired(&[&p]));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(manager.run(rx, shutdown.clone()));
+    eventually("restarted after the liveness failure", || {
+        statuses.get("default", "prober").is_some_and(|pod| {
+            let status = &pod.status.unwrap().container_statuses[0];
+            status.restart_count == 1 && is_running(status)
+        })
+    })
+    .await;
+    let first = failing.lock().unwrap().clone().unwrap();
+    let last = statuses
+        .get("default", "prober")
+        .unwrap()
+        .status
+        .unwrap()
+        .container_statuses[0]
+        .last_state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(last.container_id, Some(format!("docker://{first}")));
+    shutdown.cancel();
+    task.await.unwrap();
+}
