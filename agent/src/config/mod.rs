@@ -1,5 +1,6 @@
 //! Desired-state sources: the manifest directory and the controlplane, merged.
 
+pub mod controlplane;
 pub mod desired;
 pub mod dir;
 pub mod duration;
