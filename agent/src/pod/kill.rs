@@ -1,17 +1,19 @@
 //! Stopping containers and removing pods: preStop hook, stop signal, SIGKILL when the grace
 //! period runs out, then removal (infra container last) and the pod's directories.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::future::join_all;
-use skiff_api::types::{Container, Pod};
+use skiff_api::types::{Container, Pod, Probe};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::policy::grace_period;
-use super::probes::ProbeResults;
+use super::probes::{ProbeResults, host_ports};
 use super::volumes;
 use super::worker::{PodWorker, short_id};
+use crate::prober::{ProbeOutcome, ProbeTarget};
 use crate::runtime::{ContainerInfo, ContainerRuntime};
 
 /// The least time the stop signal gets after a preStop hook used up the grace period (as the
@@ -19,7 +21,15 @@ use crate::runtime::{ContainerInfo, ContainerRuntime};
 const MIN_GRACE_AFTER_HOOK: Duration = Duration::from_secs(2);
 
 impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
-    /// Stops one running container: its preStop exec hook (bounded by the grace period), then
+    /// The pod IP last reported, where HTTP and TCP hooks connect.
+    fn last_pod_ip(&self) -> Option<IpAddr> {
+        self.last_status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse().ok())
+    }
+
+    /// Stops one running container: its preStop hook (exec, HTTP GET or TCP, bounded by the grace period), then
     /// the stop signal and SIGKILL when the rest of the grace period runs out. Probes of the
     /// container end. Returns whether it is stopped.
     pub(super) async fn kill_container(
@@ -37,38 +47,26 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
         info!(container = %name, id = %short_id(&info.id), grace = ?grace, why, "stopping container");
         let started = Instant::now();
         let mut hook_ran = false;
-        let hook = container
-            .and_then(|c| c.lifecycle.as_ref())
-            .and_then(|l| l.pre_stop.as_ref());
-        if let Some(hook) = hook {
-            match &hook.exec {
-                Some(exec) if !exec.command.is_empty() && !grace.is_zero() => {
-                    hook_ran = true;
-                    match self
-                        .shared
-                        .runtime
-                        .exec(&info.id, &exec.command, grace)
-                        .await
-                    {
-                        Ok(result) if result.exit_code == 0 => {
-                            info!(container = %name, "preStop hook finished");
-                        }
-                        Ok(result) => warn!(
-                            container = %name,
-                            exit_code = result.exit_code,
-                            output = %result.output.trim(),
-                            "preStop hook failed"
-                        ),
-                        Err(error) => {
-                            warn!(container = %name, error = %error, "preStop hook failed")
-                        }
-                    }
-                }
-                Some(_) => {}
-                None => warn!(
-                    container = %name,
-                    "only exec preStop hooks are supported; skipping the hook"
-                ),
+        let hook = container.and_then(|c| Some((c, c.lifecycle.as_ref()?.pre_stop.as_ref()?)));
+        if let Some((spec, hook)) = hook
+            && !grace.is_zero()
+        {
+            hook_ran = true;
+            let probe = Probe {
+                exec: hook.exec.clone(),
+                http_get: hook.http_get.clone(),
+                tcp_socket: hook.tcp_socket.clone(),
+                ..Default::default()
+            };
+            let target = ProbeTarget {
+                container_id: info.id.clone(),
+                pod_ip: self.last_pod_ip(),
+                ports: spec.ports.clone(),
+                host_ports: host_ports(spec),
+            };
+            match self.shared.hooks.probe(&probe, &target, grace).await {
+                ProbeOutcome::Success => info!(container = %name, "preStop hook finished"),
+                outcome => warn!(container = %name, outcome = %outcome, "preStop hook failed"),
             }
         }
         let left = if hook_ran {

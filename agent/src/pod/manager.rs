@@ -21,6 +21,7 @@ use super::status_handle::PodStatusHandle;
 use super::worker::{PodWorker, Shared};
 use crate::config::DesiredState;
 use crate::metrics::Metrics;
+use crate::prober::Prober;
 use crate::runtime::{ContainerRuntime, labels};
 
 /// How often the manager looks for containers of pods it has no worker for, in resyncs.
@@ -37,7 +38,7 @@ struct WorkerHandle {
 }
 
 /// Runs the desired pods on this node through a container runtime.
-pub struct PodManager<R, P> {
+pub struct PodManager<R: ContainerRuntime, P> {
     /// What every worker shares.
     shared: Shared<R, P>,
 }
@@ -52,8 +53,10 @@ impl<R: ContainerRuntime, P: ProbeResults> PodManager<R, P> {
         probes: Arc<P>,
     ) -> Self {
         let host_ip = config.effective_host_ip();
+        let hooks = Prober::new(Arc::clone(&runtime));
         PodManager {
             shared: Shared {
+                hooks,
                 runtime,
                 probes,
                 config: Arc::new(config),

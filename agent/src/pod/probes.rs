@@ -1,11 +1,12 @@
 //! What the pod workers need from the prober, behind a small trait so that pod logic is tested
 //! with scripted probe results.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use skiff_api::types::Probe;
+use skiff_api::types::{Container, Probe};
 use tokio::sync::watch;
 
 use crate::prober::{ContainerKey, ProbeKind, ProbeManager, ProbeTarget};
@@ -36,6 +37,19 @@ pub trait ProbeResults: Send + Sync + 'static {
 
     /// A counter bumped whenever a result flips, to wake the pod workers.
     fn changes(&self) -> watch::Receiver<u64>;
+}
+
+/// containerPort → hostPort of the container's published ports (where probes and hooks connect
+/// on 127.0.0.1 when the pod IP is unknown).
+pub(crate) fn host_ports(container: &Container) -> HashMap<i32, u16> {
+    container
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let host = u16::try_from(p.host_port?).ok().filter(|h| *h > 0)?;
+            Some((p.container_port, host))
+        })
+        .collect()
 }
 
 /// The real prober: one worker per (container, kind), results by container id.

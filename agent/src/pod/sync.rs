@@ -6,7 +6,6 @@
 //! crash-loop backoff when it exited, pull (per pull policy, with backoff) and create it when
 //! missing; finally garbage-collect old attempts and publish the status.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
@@ -22,7 +21,7 @@ use super::error::PodError;
 use super::hash::{container_hash, infra_hash};
 use super::observed::{Observed, exit_code, never_started};
 use super::policy::{instant_at, pull_policy, restart_policy, should_restart};
-use super::probes::ProbeResults;
+use super::probes::{ProbeResults, host_ports};
 use super::status::Waiting;
 use super::volumes;
 use super::worker::{ContainerRecord, PodWorker, report_after, short_id};
@@ -609,14 +608,7 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
             return;
         }
         let pod_ip = network.pod_ip;
-        let host_ports: HashMap<i32, u16> = container
-            .ports
-            .iter()
-            .filter_map(|p| {
-                let host = u16::try_from(p.host_port?).ok().filter(|h| *h > 0)?;
-                Some((p.container_port, host))
-            })
-            .collect();
+        let host_ports = host_ports(container);
         let started_at = info
             .started_at
             .map_or_else(StdInstant::now, |at| instant_at(at).into_std());

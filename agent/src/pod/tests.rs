@@ -108,6 +108,7 @@ impl Harness {
             metrics: Arc::clone(&self.metrics),
             statuses: self.statuses.clone(),
             host_ip: self.config.host_ip.unwrap(),
+            hooks: crate::prober::Prober::new(Arc::new(self.rt.clone())),
         }
     }
 
@@ -1027,4 +1028,53 @@ async fn the_real_prober_drives_liveness_restarts_through_the_manager() {
     assert_eq!(last.container_id, Some(format!("docker://{first}")));
     shutdown.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn http_pre_stop_hooks_are_called_before_the_stop() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut h = Harness::new();
+    h.config.host_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 4096];
+        let n = socket.read(&mut request).await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&request[..n]).into_owned()
+    });
+    let mut app = container("app");
+    app.lifecycle = Some(Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            http_get: Some(skiff_api::types::HttpGetAction {
+                path: Some("/drain".into()),
+                port: skiff_api::types::IntOrString::Int(i32::from(port)),
+                scheme: Some("HTTP".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        post_start: None,
+    });
+    let mut p = pod("hook", vec![app]);
+    p.spec.host_network = Some(true);
+    let mut worker = h.worker(&p);
+    worker.sync().await.unwrap();
+    let id = h.current("app").id;
+    worker.set_desired(None);
+    assert!(worker.terminate().await.unwrap());
+    let request = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(request.starts_with("GET /drain HTTP/1.1"), "{request}");
+    assert!(
+        h.rt.calls()
+            .iter()
+            .any(|c| matches!(c, Call::StopContainer { id: stopped, .. } if *stopped == id))
+    );
 }

@@ -23,11 +23,11 @@ use super::probes::ProbeResults;
 use super::status::{StatusView, Waiting, pod_status, time};
 use super::status_handle::PodStatusHandle;
 use crate::metrics::Metrics;
-use crate::prober::ProbeKind;
+use crate::prober::{ProbeKind, Prober};
 use crate::runtime::{ContainerRuntime, RuntimeError};
 
 /// What every worker shares: the engine, the prober, settings, metrics and the status table.
-pub(crate) struct Shared<R, P> {
+pub(crate) struct Shared<R: ContainerRuntime, P> {
     /// The container engine.
     pub runtime: Arc<R>,
     /// Liveness and readiness results.
@@ -40,9 +40,11 @@ pub(crate) struct Shared<R, P> {
     pub statuses: PodStatusHandle,
     /// The node's address (hostIP, podIP of hostNetwork pods).
     pub host_ip: IpAddr,
+    /// Runs lifecycle hooks (exec, HTTP GET, TCP) the way probes run.
+    pub hooks: Prober<R>,
 }
 
-impl<R, P> Clone for Shared<R, P> {
+impl<R: ContainerRuntime, P> Clone for Shared<R, P> {
     fn clone(&self) -> Self {
         Shared {
             runtime: Arc::clone(&self.runtime),
@@ -51,6 +53,7 @@ impl<R, P> Clone for Shared<R, P> {
             metrics: Arc::clone(&self.metrics),
             statuses: self.statuses.clone(),
             host_ip: self.host_ip,
+            hooks: self.hooks.clone(),
         }
     }
 }
@@ -81,7 +84,7 @@ impl ContainerRecord {
 }
 
 /// The worker of one pod.
-pub(crate) struct PodWorker<R, P> {
+pub(crate) struct PodWorker<R: ContainerRuntime, P> {
     /// Engine, prober, settings, metrics, statuses.
     pub(super) shared: Shared<R, P>,
     /// The pod's identity (its uid finds its containers).
