@@ -20,6 +20,7 @@ use std::time::Duration;
 use skiff_api::types::{Pod, PodStatus};
 use skiff_api::wait::Backoff;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -32,6 +33,10 @@ use crate::pod::PodStatusHandle;
 pub const DEFAULT_COALESCE_INTERVAL: Duration = Duration::from_millis(250);
 /// First delay before failed reports are tried again (doubling, jittered, up to 30 s).
 pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
+/// How often every pod's status is checked against the controlplane even without a change,
+/// so a status someone else overwrote (the node lifecycle controller marks the pods of a
+/// silent node not ready) is put right.
+pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(15);
 /// How many times one report is retried after a 409 Conflict.
 pub const MAX_CONFLICT_RETRIES: u32 = 5;
 
@@ -90,6 +95,8 @@ pub struct PodStatusReporterConfig {
     pub coalesce: Duration,
     /// First delay before failed reports are retried.
     pub retry_base: Duration,
+    /// How often every status is checked again (one GET per pod, a PUT only if it differs).
+    pub resync: Duration,
 }
 
 impl Default for PodStatusReporterConfig {
@@ -97,6 +104,7 @@ impl Default for PodStatusReporterConfig {
         PodStatusReporterConfig {
             coalesce: DEFAULT_COALESCE_INTERVAL,
             retry_base: DEFAULT_RETRY_BASE,
+            resync: DEFAULT_RESYNC_INTERVAL,
         }
     }
 }
@@ -148,13 +156,18 @@ impl<A: PodApi> PodStatusReporter<A> {
         self.resend.clone()
     }
 
-    /// Reports until `shutdown`: a round at once, then after every change (coalesced) and, while
-    /// some reports fail, after a jittered backoff.
+    /// Reports until `shutdown`: a round at once, then after every change (coalesced), every
+    /// resync interval and, while some reports fail, after a jittered backoff.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut changes = self.statuses.subscribe();
         let mut backoff = Backoff::new(self.config.retry_base, Duration::from_secs(30), 0.5);
+        let mut next_resync = Instant::now() + self.config.resync;
         loop {
             changes.borrow_and_update();
+            if Instant::now() >= next_resync {
+                self.forget();
+                next_resync = Instant::now() + self.config.resync;
+            }
             let pending = self.round().await;
             let retry = if pending == 0 {
                 backoff.reset();
@@ -171,6 +184,7 @@ impl<A: PodApi> PodStatusReporter<A> {
                 }
                 () = self.resend.wake.notified() => {}
                 () = sleep_opt(retry) => {}
+                () = tokio::time::sleep_until(next_resync) => {}
             }
             // Gather a burst of changes into one round.
             tokio::select! {
@@ -179,6 +193,11 @@ impl<A: PodApi> PodStatusReporter<A> {
             }
         }
         debug!("pod status reporter stopped");
+    }
+
+    /// Forgets what was reported, so the next round checks every pod against the controlplane.
+    pub fn forget(&mut self) {
+        self.done.clear();
     }
 
     /// Reports every pod whose status is not known to be in the controlplane; returns how many
@@ -487,6 +506,7 @@ mod tests {
         let config = PodStatusReporterConfig {
             coalesce: Duration::from_millis(5),
             retry_base: Duration::from_millis(5),
+            resync: Duration::from_millis(20),
         };
         let reporter = PodStatusReporter::new(api.clone(), handle.clone(), config);
         let shutdown = CancellationToken::new();
