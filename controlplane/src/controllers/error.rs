@@ -42,4 +42,10 @@ impl ControllerError {
             source,
         }
     }
+
+    /// True when the write lost a race with another writer (409 Conflict): the cache was
+    /// behind, and the retry after the next event will see the newer object.
+    pub(crate) fn is_conflict(&self) -> bool {
+        matches!(self, ControllerError::Api { source, .. } if source.is_conflict())
+    }
 }

@@ -89,7 +89,11 @@ pub(crate) async fn run_workers<F, Fut>(
                     }
                     Err(error) => {
                         let delay = retries.next(&key);
-                        warn!(controller, key = %key, %error, ?delay, "sync failed; retrying");
+                        if error.is_conflict() {
+                            debug!(controller, key = %key, %error, ?delay, "cache was behind; retrying");
+                        } else {
+                            warn!(controller, key = %key, %error, ?delay, "sync failed; retrying");
+                        }
                         Some(delay)
                     }
                 };
