@@ -23,6 +23,7 @@ use self::health::{Observed, Timing, decide, with_unknown_conditions};
 use super::config::ControllersConfig;
 use super::error::ControllerError;
 use super::informer::{Change, cache, run_informer};
+use super::pod_state::is_mirror;
 use super::worker::{Outcome, run_workers};
 
 /// Index of pods by the node they are bound to.
@@ -227,10 +228,11 @@ impl NodeLifecycle {
     /// Deletes the pods of a node that was not Ready for the eviction timeout.
     async fn evict_pods(&self, node: &str, pods: &[Arc<Pod>]) -> Result<(), ControllerError> {
         let mut first_error = None;
-        for pod in pods
+        // A static pod's mirror cannot run elsewhere; it goes and comes with its agent.
+        let evictable = pods
             .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-        {
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && !is_mirror(p));
+        for pod in evictable {
             warn!(
                 pod = %pod.key(),
                 node,

@@ -2,6 +2,15 @@
 
 use skiff_api::types::{Pod, PodCondition, values};
 
+/// Annotation the agent puts on the mirror pod of a static pod (one from its manifest dir).
+pub(crate) const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// True for the mirror of a static pod: it lives and dies with its node's manifest files, so
+/// no controller may own, count or evict it.
+pub(crate) fn is_mirror(pod: &Pod) -> bool {
+    pod.metadata.annotations.contains_key(MIRROR_ANNOTATION)
+}
+
 /// The pod's Ready condition, when it has one.
 pub(crate) fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
     pod.status
@@ -92,6 +101,12 @@ mod tests {
             None,
             false
         )));
+        let mut mirror = p.clone();
+        mirror
+            .metadata
+            .annotations
+            .insert(MIRROR_ANNOTATION.into(), "hash".into());
+        assert!(is_mirror(&mirror) && !is_mirror(&p));
         let mut deleted = p;
         deleted.metadata.deletion_timestamp = Some(skiff_api::types::Time::now());
         assert!(is_being_deleted(&deleted));

@@ -12,7 +12,9 @@ use skiff_api::types::{
 };
 
 use crate::controllers::labels::selector_matches;
-use crate::controllers::pod_state::{is_being_deleted, is_ready, is_terminal, ready_condition};
+use crate::controllers::pod_state::{
+    is_being_deleted, is_mirror, is_ready, is_terminal, ready_condition,
+};
 
 /// The selector of `rc`: `spec.selector`, or the template's labels when that is empty (as
 /// defaulting would have made it).
@@ -60,9 +62,10 @@ pub(crate) fn is_controlled_by(pod: &Pod, rc: &ReplicationController) -> bool {
 }
 
 /// True when `pod` is in `rc`'s namespace, matches its selector and is not managed by
-/// another controller.
+/// another controller (nor a static pod's mirror, which nothing manages).
 pub(crate) fn belongs_to(pod: &Pod, rc: &ReplicationController) -> bool {
     pod.metadata.namespace == rc.metadata.namespace
+        && !is_mirror(pod)
         && selector_matches(selector(rc), &pod.metadata.labels)
         && (controller_of(pod).is_none() || is_controlled_by(pod, rc))
 }
@@ -255,6 +258,11 @@ mod tests {
     #[test]
     fn counts_live_matching_pods_not_owned_by_others() {
         let rc = rc(3);
+        let mut mirror = pod("ns", "static-node1", &[("app", "web")]);
+        mirror.metadata.annotations.insert(
+            crate::controllers::pod_state::MIRROR_ANNOTATION.into(),
+            "hash".into(),
+        );
         let mut deleted = pod("ns", "deleting", &[("app", "web")]);
         deleted.metadata.deletion_timestamp = Some(Time::now());
         let pods: Vec<Arc<Pod>> = vec![
@@ -276,6 +284,7 @@ mod tests {
                 false,
             ),
             deleted,
+            mirror,
         ]
         .into_iter()
         .map(Arc::new)
