@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use skiff_api::cache::{Fifo, Store};
 use skiff_api::client::Client;
@@ -120,7 +120,7 @@ impl SchedulerState {
 
     /// The delay before retrying `key` after a failure; `unschedulable` records that the
     /// pod fit nowhere (and what it looked like).
-    pub fn next_retry(&self, key: &str, unschedulable: Option<Fingerprint>) -> std::time::Duration {
+    pub fn next_retry(&self, key: &str, unschedulable: Option<Fingerprint>) -> Duration {
         let mut waiting = self.waiting();
         let entry = waiting.entry(key.to_string()).or_insert_with(|| Waiting {
             backoff: Backoff::new(
@@ -168,3 +168,124 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Shared handle on the state.
 pub type SharedState = Arc<SchedulerState>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_api::cache::Writer;
+    use skiff_api::types::{NodeCondition, NodeStatus, ObjectMeta, Quantity};
+
+    use super::*;
+    use crate::scheduler::node_info::{NODE_INDEX, index_by_node};
+
+    fn node(name: &str) -> Node {
+        let allocatable: BTreeMap<String, Quantity> = [
+            ("cpu".to_string(), "4".parse().unwrap()),
+            ("memory".to_string(), "8Gi".parse().unwrap()),
+            ("pods".to_string(), "110".parse().unwrap()),
+        ]
+        .into();
+        Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            status: Some(NodeStatus {
+                allocatable,
+                conditions: vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pod(name: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                labels: [("app".to_string(), "web".to_string())].into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// State over in-memory stores; the client points nowhere and is never used.
+    fn state_with(nodes: &[&str], pods: &[Pod]) -> (SchedulerState, Writer<Pod>) {
+        let (mut pod_writer, pod_store) = Writer::<Pod>::new();
+        pod_writer.add_indexer(NODE_INDEX, index_by_node());
+        pod_writer.replace(pods.to_vec(), "1".into());
+        let (node_writer, node_store) = Writer::<Node>::new();
+        node_writer.replace(nodes.iter().map(|n| node(n)).collect(), "1".into());
+        let (_rc_writer, rc_store) = Writer::<ReplicationController>::new();
+        let state = SchedulerState::new(
+            Client::new("http://127.0.0.1:9").unwrap(),
+            SchedulerConfig::default(),
+            pod_store,
+            node_store,
+            rc_store,
+        );
+        (state, pod_writer)
+    }
+
+    #[test]
+    fn assumed_pods_steer_the_next_decisions_before_any_watch_event() {
+        let pods: Vec<Pod> = (0..10).map(|i| pod(&format!("p{i}"))).collect();
+        let (state, _writer) = state_with(&["a", "b"], &pods);
+        let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+        for p in &pods {
+            let node = state.decide_and_assume(p).unwrap();
+            *per_node.entry(node).or_default() += 1;
+        }
+        // The store never showed a binding; only the overlay kept the nodes even.
+        assert_eq!(per_node.get("a"), Some(&5), "{per_node:?}");
+        assert_eq!(per_node.get("b"), Some(&5), "{per_node:?}");
+        assert_eq!(state.assumed().len(), 10);
+    }
+
+    #[test]
+    fn the_store_takes_over_from_the_overlay_without_double_counting() {
+        let first = pod("first");
+        let (state, writer) = state_with(&["a", "b"], std::slice::from_ref(&first));
+        let node = state.decide_and_assume(&first).unwrap();
+        let mut bound = first.clone();
+        bound.spec.node_name = Some(node.clone());
+        writer.apply(bound.clone());
+        state.assumed().observe(&bound);
+        assert!(state.assumed().is_empty());
+        // One pod on `node` either way: the next sibling goes to the other node.
+        let next = state.decide_and_assume(&pod("second")).unwrap();
+        assert_ne!(next, node);
+    }
+
+    #[test]
+    fn retries_back_off_and_only_unschedulable_pods_are_retried_on_node_changes() {
+        let (state, _writer) = state_with(&["a"], &[]);
+        let first = state.next_retry("ns/x", Some(Fingerprint::of(&pod("x"))));
+        let second = state.next_retry("ns/x", Some(Fingerprint::of(&pod("x"))));
+        assert!(first >= Duration::from_secs(1) && first < Duration::from_millis(1100));
+        assert!(second >= Duration::from_secs(2), "{second:?}");
+        state.next_retry("ns/bind-failed", None);
+        assert_eq!(state.retry_unschedulable(), 1);
+        assert_eq!(state.queue.len(), 1);
+        state.stop_waiting("ns/x");
+        assert_eq!(state.retry_unschedulable(), 0);
+    }
+
+    #[test]
+    fn only_live_unbound_pods_need_scheduling() {
+        let mut p = pod("p");
+        assert!(needs_scheduling(&p));
+        p.spec.node_name = Some("a".into());
+        assert!(!needs_scheduling(&p));
+        let mut deleting = pod("d");
+        deleting.metadata.deletion_timestamp = Some(skiff_api::types::Time::now());
+        assert!(!needs_scheduling(&deleting));
+    }
+}
