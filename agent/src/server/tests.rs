@@ -1,0 +1,145 @@
+//! The agent API over a real socket.
+
+use std::sync::Arc;
+
+use skiff_api::Status;
+use skiff_api::types::{
+    ContainerState, ContainerStateRunning, ContainerStatus, List, ObjectMeta, Pod, PodStatus,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+
+/// A fixed set of pods.
+struct FixedPods(Vec<Pod>);
+
+impl PodStatusSource for FixedPods {
+    fn pods(&self) -> Vec<Pod> {
+        self.0.clone()
+    }
+
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        self.0
+            .iter()
+            .find(|pod| {
+                pod.metadata.namespace_or_empty() == namespace
+                    && pod.metadata.name_or_empty() == name
+            })
+            .cloned()
+    }
+}
+
+fn running_pod(name: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            uid: Some(format!("uid-{name}")),
+            ..ObjectMeta::default()
+        },
+        status: Some(PodStatus {
+            phase: Some("Running".into()),
+            container_statuses: vec![ContainerStatus {
+                name: "web".into(),
+                state: Some(ContainerState {
+                    running: Some(ContainerStateRunning::default()),
+                    ..ContainerState::default()
+                }),
+                restart_count: 2,
+                image: "busybox:1".into(),
+                image_id: "docker-pullable://busybox@sha256:abc".into(),
+                ..ContainerStatus::default()
+            }],
+            ..PodStatus::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+/// A server on a free port with `pods`; stops when the returned token is cancelled.
+async fn start(pods: Vec<Pod>) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    metrics.pods.set(pods.len() as i64);
+    let state = ServerState {
+        pods: Arc::new(FixedPods(pods)),
+        metrics,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { run(listener, state, shutdown).await.unwrap() }
+    });
+    (base, shutdown, task)
+}
+
+#[tokio::test]
+async fn serves_health_pods_and_metrics_and_stops_on_shutdown() {
+    let (base, shutdown, task) = start(vec![running_pod("a"), running_pod("b")]).await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    let list: List<Pod> = client
+        .get(format!("{base}/pods"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.kind, "PodList");
+    assert_eq!(list.api_version, "v1");
+    assert_eq!(list.items.len(), 2);
+    assert_eq!(list.items[0].kind, "Pod");
+    let status = list.items[0].status.as_ref().unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    let container = &status.container_statuses[0];
+    assert_eq!(container.restart_count, 2);
+    assert!(container.state.as_ref().unwrap().running.is_some());
+    assert_eq!(container.image_id, "docker-pullable://busybox@sha256:abc");
+
+    let pod: Pod = client
+        .get(format!("{base}/pods/default/b"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pod.metadata.name.as_deref(), Some("b"));
+
+    let missing = client
+        .get(format!("{base}/pods/default/zzz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let status: Status = missing.json().await.unwrap();
+    assert!(status.is_not_found());
+
+    let nowhere = client.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    let status: Status = nowhere.json().await.unwrap();
+    assert_eq!(status.kind, "Status");
+
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(
+        metrics.headers()["content-type"].to_str().unwrap(),
+        METRICS_CONTENT_TYPE
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("skiff_agent_pods 2"), "{text}");
+
+    shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(client.get(format!("{base}/healthz")).send().await.is_err());
+}
