@@ -171,7 +171,7 @@ fn pod_manifest(name: &str) -> String {
 /// out of range.
 fn broken_manifest() -> String {
     format!(
-        "metadata:\n  name: Bad_Name\nspec:\n  containers:\n  - name: web\n    image: {image}\n  - name: web\n    image: {image}\n    ports:\n    - containerPort: 70000\n",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\nspec:\n  containers:\n  - name: web\n    image: {image}\n  - name: web\n    image: {image}\n    ports:\n    - containerPort: 70000\n",
         image = env::test_image()
     )
 }

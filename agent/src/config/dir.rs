@@ -463,12 +463,14 @@ mod tests {
 
     fn good(name: &str, image: &str) -> String {
         format!(
-            "metadata: {{name: {name}}}\nspec: {{containers: [{{name: c, image: '{image}'}}]}}\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: c, image: '{image}'}}]}}\n"
         )
     }
 
     /// Three errors: a bad name, a repeated container name, an out-of-range port.
     const BAD: &str = r#"
+apiVersion: v1
+kind: Pod
 metadata:
   name: Bad_Name
 spec:
@@ -529,7 +531,7 @@ spec:
     fn reads_manifests_and_ignores_everything_else() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), good("a", "busybox:1")).unwrap();
-        std::fs::write(dir.path().join("b.json"), r#"{"metadata": {"name": "b"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}"#).unwrap();
+        std::fs::write(dir.path().join("b.json"), r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}"#).unwrap();
         std::fs::write(dir.path().join("c.yml"), good("c", "busybox:1")).unwrap();
         for ignored in [".d.yaml", "e.yaml~", "f.yaml.swp", "notes.txt", "4913"] {
             std::fs::write(dir.path().join(ignored), BAD).unwrap();

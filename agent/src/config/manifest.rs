@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+use skiff_api::conversion::decode_documents;
 use skiff_api::defaults::default_pod;
 use skiff_api::types::Pod;
 use skiff_api::validation::validate_pod;
@@ -110,7 +111,7 @@ pub fn load_manifest(
     text: &str,
     node_name: &str,
 ) -> Result<Vec<DesiredPod>, Vec<String>> {
-    let pods = decode_documents(text).map_err(|err| vec![err])?;
+    let pods = decode_documents(text).map_err(|err| vec![err.to_string()])?;
     let several = pods.len() > 1;
     let mut errors = Vec::new();
     let mut desired: Vec<DesiredPod> = Vec::with_capacity(pods.len());
@@ -150,34 +151,6 @@ pub fn load_manifest(
 /// Every error of a file as one log field value: the causes joined with `; `.
 pub fn format_errors(errors: &[String]) -> String {
     errors.join("; ")
-}
-
-/// Decodes every document of a manifest (JSON, or YAML with `---` separators) into pods.
-///
-/// CALL SITE — TEMPORARY: replace the body with `skiff_api::conversion::decode_documents(text)
-/// .map_err(|err| err.to_string())` once it lands (it also reads the legacy v1beta1
-/// ContainerManifest); until then only core/v1 Pods are read here.
-fn decode_documents(text: &str) -> Result<Vec<Pod>, String> {
-    let documents: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(text).map_err(|err| format!("decode: {err}"))?;
-    let mut pods = Vec::new();
-    for document in documents {
-        if document.is_null() {
-            continue;
-        }
-        let kind = document
-            .get("kind")
-            .and_then(|kind| kind.as_str())
-            .unwrap_or("Pod");
-        if kind != "Pod" {
-            return Err(format!(
-                "kind: Unsupported value: {kind:?}: supported values: \"Pod\""
-            ));
-        }
-        let pod: Pod = serde_json::from_value(document).map_err(|err| format!("decode: {err}"))?;
-        pods.push(pod);
-    }
-    Ok(pods)
 }
 
 #[cfg(test)]
@@ -233,8 +206,8 @@ mod tests {
 
     #[test]
     fn editing_a_file_keeps_the_uid_and_changes_the_hash() {
-        let v1 = "metadata: {name: web}\nspec: {containers: [{name: c, image: 'busybox:1'}]}\n";
-        let v2 = "metadata: {name: web}\nspec: {containers: [{name: c, image: 'busybox:2'}]}\n";
+        let v1 = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: 'busybox:1'}]}\n";
+        let v2 = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: 'busybox:2'}]}\n";
         let a = &load_manifest(Path::new("/m/web.yaml"), v1, NODE).unwrap()[0].pod;
         let b = &load_manifest(Path::new("/m/other.yaml"), v2, NODE).unwrap()[0].pod;
         assert_eq!(a.metadata.uid, b.metadata.uid);
@@ -259,6 +232,8 @@ mod tests {
     #[test]
     fn every_validation_error_of_a_file_is_collected() {
         let text = r#"
+apiVersion: v1
+kind: Pod
 metadata:
   name: Bad_Name
 spec:
@@ -292,7 +267,7 @@ spec:
 
     #[test]
     fn multi_document_files_name_the_document_and_repeats_are_errors() {
-        let text = "metadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n---\nmetadata: {name: b}\nspec: {containers: []}\n---\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n";
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containers: []}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n";
         let errors = load_manifest(Path::new("/m/multi.yaml"), text, NODE).unwrap_err();
         assert!(
             errors
@@ -307,7 +282,7 @@ spec:
             "{errors:#?}"
         );
 
-        let good = "metadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n---\n{\"metadata\": {\"name\": \"b\", \"namespace\": \"kube-system\"}, \"spec\": {\"containers\": [{\"name\": \"c\", \"image\": \"x\"}]}}\n";
+        let good = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: x}]}\n---\n{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"b\", \"namespace\": \"kube-system\"}, \"spec\": {\"containers\": [{\"name\": \"c\", \"image\": \"x\"}]}}\n";
         let pods = load_manifest(Path::new("/m/multi.yaml"), good, NODE).unwrap();
         assert_eq!(pods.len(), 2);
         assert_eq!(
@@ -335,13 +310,27 @@ spec:
     fn a_missing_name_is_reported_not_suffixed() {
         let errors = load_manifest(
             Path::new("/m/x.yaml"),
-            "spec: {containers: [{name: c, image: x}]}\n",
+            "apiVersion: v1\nkind: Pod\nspec: {containers: [{name: c, image: x}]}\n",
             NODE,
         )
         .unwrap_err();
         assert!(
             errors[0].starts_with("metadata.name: Required value"),
             "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn legacy_container_manifests_become_static_pods() {
+        let text = "version: v1beta1\nid: legacy\ncontainers:\n- name: c\n  image: busybox:1\n";
+        let pods = load_manifest(Path::new("/m/legacy.yaml"), text, NODE).unwrap();
+        assert_eq!(pods.len(), 1);
+        let pod = &pods[0].pod;
+        assert_eq!(pod.metadata.name.as_deref(), Some("legacy-edge-1"));
+        assert_eq!(pod.spec.containers[0].image, "busybox:1");
+        assert_eq!(
+            pod.metadata.uid.as_deref(),
+            Some(static_pod_uid("default", "legacy-edge-1", NODE).as_str())
         );
     }
 
