@@ -711,4 +711,47 @@ spec:
             .unwrap()
             .unwrap();
     }
+
+    #[tokio::test]
+    async fn a_missing_directory_at_startup_serves_the_checkpoint_and_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::checkpoint::CheckpointStore::new(&dir.path().join("data"));
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir(&manifests).unwrap();
+        std::fs::write(manifests.join("web.yaml"), good("web", "busybox:1")).unwrap();
+        let known = SourceState {
+            pods: pods(DirScanner::new(&manifests, NODE, None).scan()),
+            resource_version: None,
+        };
+        store.save(SOURCE_NAME, &known).unwrap();
+        std::fs::remove_dir_all(&manifests).unwrap();
+
+        let merger = Merger::new(Some(store));
+        let (sender, restored) = merger.add_source(SOURCE_NAME).unwrap();
+        let mut config = DirSourceConfig::new(&manifests, NODE);
+        config.rescan_interval = Duration::from_millis(100);
+        config.debounce = Duration::from_millis(50);
+        let source = DirSource::new(config, sender, restored.as_ref());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(source.run(shutdown.clone()));
+        tokio::time::timeout(Duration::from_secs(5), merger.wait_ready())
+            .await
+            .unwrap();
+        assert_eq!(
+            merger.current().pods.keys().collect::<Vec<_>>(),
+            ["default/web-edge-1"]
+        );
+        assert!(!manifests.exists());
+
+        // Once the directory is back, it is the truth again.
+        std::fs::create_dir(&manifests).unwrap();
+        std::fs::write(manifests.join("db.yaml"), good("db", "busybox:1")).unwrap();
+        wait_for(&merger.subscribe(), &["default/db-edge-1"]).await;
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }
