@@ -1,7 +1,8 @@
 //! skiff-agent: the node agent. Reads the desired pods from its sources (the manifest
-//! directory; the controlplane next), runs them through the Docker Engine and serves its own
-//! HTTP API. SIGINT/SIGTERM stop the agent, never the containers: pods keep running across
-//! agent restarts.
+//! directory and the controlplane), runs them through the Docker Engine, serves its own HTTP
+//! API and, with a controlplane, registers its node and reports node and pod status there.
+//! SIGINT/SIGTERM stop the agent, never the containers: pods keep running across agent
+//! restarts.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use skiff_agent::checkpoint::CheckpointStore;
+use skiff_agent::config::controlplane::{self, ControlplaneSource, ControlplaneSourceConfig};
 use skiff_agent::config::dir::{self, DirSource, DirSourceConfig};
 use skiff_agent::config::{Merger, parse_duration};
 use skiff_agent::metrics::Metrics;
@@ -20,6 +22,12 @@ use skiff_agent::pod::{PodManager, PodManagerConfig};
 use skiff_agent::prober::ProbeManager;
 use skiff_agent::runtime::docker::DockerRuntime;
 use skiff_agent::server::{self, ServerState};
+use skiff_agent::status::mirror::DEFAULT_MIRROR_RESYNC_INTERVAL;
+use skiff_agent::status::{
+    HostFacts, MirrorPodManager, NodeReporter, NodeStatusConfig, PodStatusReporter,
+    PodStatusReporterConfig,
+};
+use skiff_api::client::Client;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +48,8 @@ struct Cli {
     #[arg(long, env = "SKIFF_MANIFEST_DIR", value_name = "DIR")]
     manifest_dir: Option<PathBuf>,
 
-    /// URL of the controlplane to register with and take pods from (not implemented yet).
+    /// URL of the controlplane (http://…) to register the node with, take pods from and report
+    /// status to.
     #[arg(long, env = "SKIFF_CONTROLPLANE", value_name = "URL", value_parser = parse_url)]
     controlplane: Option<String>,
 
@@ -107,6 +116,14 @@ struct Cli {
     /// How often the manifest directory is fully rescanned, besides file events.
     #[arg(long, env = "SKIFF_RESCAN_INTERVAL", value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
     rescan_interval: Duration,
+
+    /// How often the node status (the Ready heartbeat) is written to the controlplane.
+    #[arg(long, env = "SKIFF_NODE_STATUS_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    node_status_interval: Duration,
+
+    /// How many pods the node admits, reported as its `pods` capacity.
+    #[arg(long, env = "SKIFF_MAX_PODS", value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(i64).range(1..))]
+    max_pods: i64,
 
     /// Log line format.
     #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -199,11 +216,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tasks.spawn(source.run(shutdown.clone()));
         sources.push(format!("file:{}", dir.display()));
     }
-    if let Some(url) = &cli.controlplane {
-        warn!(controlplane = %url, "the controlplane source is not implemented yet; --controlplane is ignored");
+    let client = match &cli.controlplane {
+        Some(url) => {
+            Some(Client::new(url).with_context(|| format!("invalid --controlplane {url}"))?)
+        }
+        None => None,
+    };
+    if let (Some(client), Some(url)) = (&client, &cli.controlplane) {
+        let (sender, restored) = merger.add_source(controlplane::SOURCE_NAME)?;
+        let config = ControlplaneSourceConfig::new(&node_name);
+        let source = ControlplaneSource::new(client.clone(), config, sender, restored);
+        tasks.spawn(source.run(shutdown.clone()));
+        sources.push(format!("controlplane:{url}"));
     }
     if sources.is_empty() {
-        warn!("no source of pods: give --manifest-dir (or, later, --controlplane)");
+        warn!("no source of pods: give --manifest-dir or --controlplane");
     }
 
     let listener = TcpListener::bind(cli.listen)
@@ -217,8 +244,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     pod_config.backoff_base = cli.crashloop_backoff_base;
     pod_config.backoff_cap = cli.crashloop_backoff_max;
     pod_config.resync_interval = cli.resync_interval;
+    let host_ip = pod_config.effective_host_ip();
     let probes = Arc::new(ProbeManager::new(runtime.clone()));
-    let pod_manager = PodManager::new(runtime, pod_config, metrics.clone(), probes);
+    let pod_manager = PodManager::new(runtime.clone(), pod_config, metrics.clone(), probes);
+    if let Some(client) = client {
+        // Node registration and heartbeat, pod status and mirror pods: API clients only, they
+        // never change what runs on the node.
+        let facts = {
+            let node = node_name.clone();
+            tokio::task::spawn_blocking(move || HostFacts::detect(&node))
+                .await
+                .context("could not read the host's resources")?
+        };
+        let mut node_config = NodeStatusConfig::new(&node_name, host_ip);
+        node_config.interval = cli.node_status_interval;
+        node_config.max_pods = cli.max_pods;
+        let node_reporter = NodeReporter::new(client.clone(), runtime, node_config, facts);
+        tasks.spawn(node_reporter.run(shutdown.clone()));
+        let pod_reporter = PodStatusReporter::new(
+            client.clone(),
+            pod_manager.status_handle(),
+            PodStatusReporterConfig::default(),
+        );
+        let mirrors = MirrorPodManager::new(
+            client,
+            &node_name,
+            merger.subscribe(),
+            DEFAULT_MIRROR_RESYNC_INTERVAL,
+        )
+        .with_resend(pod_reporter.resend_handle());
+        tasks.spawn(pod_reporter.run(shutdown.clone()));
+        tasks.spawn(mirrors.run(shutdown.clone()));
+    }
     let state = ServerState {
         pods: Arc::new(pod_manager.status_handle()),
         metrics,
@@ -343,6 +400,8 @@ mod tests {
             ("--crashloop-backoff-max", "SKIFF_CRASHLOOP_BACKOFF_MAX"),
             ("--resync-interval", "SKIFF_RESYNC_INTERVAL"),
             ("--rescan-interval", "SKIFF_RESCAN_INTERVAL"),
+            ("--node-status-interval", "SKIFF_NODE_STATUS_INTERVAL"),
+            ("--max-pods", "SKIFF_MAX_PODS"),
             ("--log-format", "SKIFF_LOG_FORMAT"),
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
@@ -359,6 +418,8 @@ mod tests {
         assert_eq!(cli.crashloop_backoff_base, Duration::from_secs(10));
         assert_eq!(cli.crashloop_backoff_max, Duration::from_secs(300));
         assert_eq!(cli.rescan_interval, Duration::from_secs(20));
+        assert_eq!(cli.node_status_interval, Duration::from_secs(10));
+        assert_eq!(cli.max_pods, 110);
         assert_eq!(cli.log_format, LogFormat::Text);
         assert_eq!(infra_command(&cli.pod_infra_command), None);
 
@@ -372,8 +433,15 @@ mod tests {
             "json",
             "--controlplane",
             "http://127.0.0.1:6443",
+            "--node-status-interval",
+            "1s",
+            "--max-pods",
+            "20",
         ])
         .unwrap();
+        assert_eq!(cli.node_status_interval, Duration::from_secs(1));
+        assert_eq!(cli.max_pods, 20);
+        assert!(Cli::try_parse_from(["skiff-agent", "--max-pods", "0"]).is_err());
         assert_eq!(cli.crashloop_backoff_base, Duration::from_millis(500));
         assert_eq!(cli.rescan_interval, Duration::from_secs(300));
         assert_eq!(cli.log_format, LogFormat::Json);

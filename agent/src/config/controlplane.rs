@@ -37,6 +37,7 @@ use tracing::{debug, info, warn};
 use super::desired::{DesiredPod, PodSource};
 use super::manifest::{CONFIG_MIRROR_ANNOTATION, format_errors};
 use super::merge::{SourceSender, SourceState, pod_key};
+use crate::status::with_root_cause;
 
 /// The name of this source in the merge and its checkpoint file.
 pub const SOURCE_NAME: &str = "controlplane";
@@ -381,12 +382,12 @@ impl<A: ManifestApi> ControlplaneSource<A> {
     /// not wait for this source.
     fn failed(&mut self, action: &str, error: &ClientError) {
         if self.failing {
-            debug!(node = %self.config.node_name, action, error = %error, "controlplane still unreachable");
+            debug!(node = %self.config.node_name, action, error = %with_root_cause(error), "controlplane still unreachable");
         } else {
             warn!(
                 node = %self.config.node_name,
                 action,
-                error = %error,
+                error = %with_root_cause(error),
                 pods_kept = self.sender.current().pods.len(),
                 "controlplane unreachable, keeping the last known pods"
             );

@@ -42,3 +42,50 @@ impl StatusError {
         }
     }
 }
+
+/// `error`'s message followed by its innermost cause when that adds something (a transport
+/// error's "Connection refused" is three sources deep), for log lines.
+pub fn with_root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let message = error.to_string();
+    let Some(mut root) = error.source() else {
+        return message;
+    };
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let cause = root.to_string();
+    if message.contains(&cause) {
+        message
+    } else {
+        format!("{message}: {cause}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("middle")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn the_root_cause_is_appended_once() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = Outer(Middle(refused));
+        assert_eq!(with_root_cause(&error), "outer: refused");
+        let plain = std::io::Error::other("alone");
+        assert_eq!(with_root_cause(&plain), "alone");
+        let api = StatusError::NotFound {
+            object: "node x".into(),
+        };
+        assert_eq!(
+            with_root_cause(&api),
+            "node x does not exist in the controlplane"
+        );
+    }
+}

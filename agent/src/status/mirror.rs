@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::api::PodApi;
-use super::error::StatusError;
+use super::error::{StatusError, with_root_cause};
 use super::pods::ResendHandle;
 use crate::config::manifest::{CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION};
 use crate::config::{DesiredState, PodSource};
@@ -183,9 +183,9 @@ impl<A: PodApi> MirrorPodManager<A> {
                 }
                 Err(error) => {
                     if failing {
-                        debug!(node = %self.node_name, error = %error, "mirror pods still out of sync");
+                        debug!(node = %self.node_name, error = %with_root_cause(&error), "mirror pods still out of sync");
                     } else {
-                        warn!(node = %self.node_name, error = %error, "could not sync mirror pods, will retry");
+                        warn!(node = %self.node_name, error = %with_root_cause(&error), "could not sync mirror pods, will retry");
                         failing = true;
                     }
                 }

@@ -19,7 +19,7 @@ pub mod node;
 pub mod pods;
 
 pub use api::{NodeApi, PodApi};
-pub use error::StatusError;
+pub use error::{StatusError, with_root_cause};
 pub use mirror::MirrorPodManager;
 pub use node::{HostFacts, NodeReporter, NodeStatusConfig};
 pub use pods::{PodStatusReporter, PodStatusReporterConfig, ResendHandle};

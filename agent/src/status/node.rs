@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::api::NodeApi;
-use super::error::StatusError;
+use super::error::{StatusError, with_root_cause};
 use crate::runtime::{ContainerRuntime, RuntimeVersion};
 
 /// How often the node status is written (the kubelet's default).
@@ -378,9 +378,9 @@ impl<A: NodeApi, R: ContainerRuntime> NodeReporter<A, R> {
                 }
                 Err(error) => {
                     if failing {
-                        debug!(node = %self.config.node_name, error = %error, "node status still failing");
+                        debug!(node = %self.config.node_name, error = %with_root_cause(&error), "node status still failing");
                     } else {
-                        warn!(node = %self.config.node_name, error = %error, "could not report node status");
+                        warn!(node = %self.config.node_name, error = %with_root_cause(&error), "could not report node status");
                         failing = true;
                     }
                     if registered {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::api::PodApi;
-use super::error::StatusError;
+use super::error::{StatusError, with_root_cause};
 use crate::config::manifest::CONFIG_MIRROR_ANNOTATION;
 use crate::pod::PodStatusHandle;
 
@@ -240,9 +240,9 @@ impl<A: PodApi> PodStatusReporter<A> {
                 Err(error) => {
                     pending += 1;
                     if self.failing.insert(uid) {
-                        warn!(pod = %key, error = %error, "could not report pod status, will retry");
+                        warn!(pod = %key, error = %with_root_cause(&error), "could not report pod status, will retry");
                     } else {
-                        debug!(pod = %key, error = %error, "pod status still not reported");
+                        debug!(pod = %key, error = %with_root_cause(&error), "pod status still not reported");
                     }
                 }
             }
