@@ -43,7 +43,7 @@ pub async fn delete_owned_pods(
     }
     info!(
         rc = %rc.metadata.name_or_empty(),
-        namespace = ?namespace,
+        namespace = %rc.metadata.namespace_or_empty(),
         deleted,
         "deleted the replication controller's pods"
     );

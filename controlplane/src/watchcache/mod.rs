@@ -171,6 +171,11 @@ impl<T: Strategy> WatchCache<T> {
         }
     }
 
+    /// True once the first list is loaded.
+    pub fn is_ready(&self) -> bool {
+        self.shared.lock().is_ready()
+    }
+
     /// The revision the cache is consistent at (0 before the first list).
     pub fn revision(&self) -> i64 {
         self.shared.lock().revision()
