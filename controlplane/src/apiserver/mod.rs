@@ -18,6 +18,7 @@
 mod discovery;
 mod fields;
 mod handlers;
+mod manifests;
 mod openapi;
 pub mod patch;
 mod request;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/namespaces/{namespace}/pods/{name}/binding",
             post(subresources::bind),
         )
+        .route("/api/v1/nodes/{name}/manifests", get(manifests::serve))
         .route(
             "/api/v1/namespaces/{namespace}/bindings",
             post(subresources::bind_collection),

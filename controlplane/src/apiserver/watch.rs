@@ -73,7 +73,7 @@ fn encode<T: Served>(item: &WatchItem<T>, as_table: bool) -> Bytes {
 }
 
 /// A streaming 200 response, one line per event.
-fn chunked(lines: impl Stream<Item = Bytes> + Send + 'static) -> Response {
+pub(super) fn chunked(lines: impl Stream<Item = Bytes> + Send + 'static) -> Response {
     (
         StatusCode::OK,
         [
@@ -87,7 +87,7 @@ fn chunked(lines: impl Stream<Item = Bytes> + Send + 'static) -> Response {
 
 /// Sends every line as a text message until the watch ends, the client goes away or the
 /// server shuts down; then closes the socket.
-async fn pump(
+pub(super) async fn pump(
     mut socket: WebSocket,
     lines: impl Stream<Item = Bytes> + Send + 'static,
     shutdown: CancellationToken,
