@@ -1,8 +1,11 @@
-//! skiff-controlplane: the API server over an embedded store (default) or etcd.
+//! skiff-controlplane: the API server over an embedded store (default) or etcd, with the
+//! scheduler and the controllers running in-process as API clients.
 //!
 //! With no flags it keeps its data in `./skiff-data` and serves plain HTTP on
-//! 127.0.0.1:6443. SIGINT and SIGTERM stop it cleanly: open watches end, in-flight requests
-//! finish, and it exits with code 0.
+//! 127.0.0.1:6443. `skiff-controlplane scheduler --server URL` and `skiff-controlplane
+//! controllers --server URL` run those parts on their own against any controlplane (start the
+//! server with `--no-scheduler` / `--no-controllers` then). SIGINT and SIGTERM stop it cleanly:
+//! open watches end, in-flight requests finish, and it exits with code 0.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+use skiff_api::client::Client;
 use skiff_controlplane::apiserver::{self, AppState, ServerConfig};
+use skiff_controlplane::controllers::{self, ControllersArgs, ControllersConfig};
+use skiff_controlplane::scheduler::{self, SchedulerArgs, SchedulerOptions};
 use skiff_controlplane::storage::{self, StorageConfig};
 use skiff_controlplane::watchcache::WatchCacheConfig;
 use tokio::net::TcpListener;
@@ -28,6 +34,44 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
     version,
     about = "The skiff controlplane: a Kubernetes-style API server for edge nodes"
 )]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Run one part on its own instead of the whole controlplane.
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The API server's flags (the default command).
+    #[command(flatten)]
+    server: Args,
+}
+
+/// Parts of the controlplane that can run as separate processes.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run only the scheduler, against the API at --server.
+    Scheduler(SchedulerArgs),
+    /// Run only the replication, endpoints and node lifecycle controllers, against --server.
+    Controllers(StandaloneControllers),
+}
+
+/// Flags of `skiff-controlplane controllers`.
+#[derive(Debug, clap::Args)]
+struct StandaloneControllers {
+    /// URL of the API server.
+    #[arg(long, env = "SKIFF_SERVER", default_value = "http://127.0.0.1:6443")]
+    server: String,
+
+    /// Log format.
+    #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// The controllers' tuning.
+    #[command(flatten)]
+    controllers: ControllersArgs,
+}
+
+/// Flags of the API server (and of the scheduler and controllers it runs in-process).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Address the API listens on (plain HTTP).
     #[arg(long, env = "SKIFF_LISTEN", default_value = "127.0.0.1:6443")]
@@ -57,6 +101,22 @@ struct Args {
     /// Log format.
     #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    /// Do not run the scheduler in this process (run `skiff-controlplane scheduler` instead).
+    #[arg(long, env = "SKIFF_NO_SCHEDULER")]
+    no_scheduler: bool,
+
+    /// Do not run the controllers in this process (run `skiff-controlplane controllers`).
+    #[arg(long, env = "SKIFF_NO_CONTROLLERS")]
+    no_controllers: bool,
+
+    /// The in-process scheduler's tuning.
+    #[command(flatten)]
+    scheduler: SchedulerOptions,
+
+    /// The in-process controllers' tuning.
+    #[command(flatten)]
+    controllers: ControllersArgs,
 }
 
 /// How log lines are written to stderr.
@@ -97,6 +157,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -123,7 +184,55 @@ fn stop_on_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Scheduler(args)) => run_scheduler(args).await,
+        Some(Command::Controllers(args)) => run_controllers(args).await,
+        None => run_server(cli.server).await,
+    }
+}
+
+/// `skiff-controlplane scheduler`: the scheduler alone, against a remote API.
+async fn run_scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text);
+    let shutdown = CancellationToken::new();
+    stop_on_signals(shutdown.clone())?;
+    info!(server = %args.server, "running the scheduler");
+    scheduler::run_with_args(&args, shutdown).await?;
+    info!("stopped");
+    Ok(())
+}
+
+/// `skiff-controlplane controllers`: the controllers alone, against a remote API.
+async fn run_controllers(args: StandaloneControllers) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let shutdown = CancellationToken::new();
+    stop_on_signals(shutdown.clone())?;
+    let client = Client::new(&args.server).context("the --server URL")?;
+    info!(server = %args.server, "running the controllers");
+    controllers::run(client, ControllersConfig::from(args.controllers), shutdown).await?;
+    info!("stopped");
+    Ok(())
+}
+
+/// The URL in-process API clients use to reach this server's listener.
+fn local_url(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        match listen {
+            SocketAddr::V4(_) => "127.0.0.1".to_string(),
+            SocketAddr::V6(_) => "[::1]".to_string(),
+        }
+    } else {
+        match listen {
+            SocketAddr::V4(v4) => v4.ip().to_string(),
+            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        }
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+/// The default command: the API server, with the scheduler and controllers in-process.
+async fn run_server(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let storage_config = if args.etcd_endpoints.is_empty() {
         StorageConfig::Embedded {
@@ -160,6 +269,32 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
 
+    let address = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let mut clients = tokio::task::JoinSet::new();
+    if !args.no_scheduler || !args.no_controllers {
+        let client = Client::new(&local_url(address)).context("the local API URL")?;
+        if !args.no_scheduler {
+            let (client, config, token) =
+                (client.clone(), args.scheduler.config(), shutdown.clone());
+            clients.spawn(async move {
+                if let Err(e) = scheduler::run(client, config, token).await {
+                    error!(error = %e, "the scheduler stopped");
+                }
+            });
+        }
+        if !args.no_controllers {
+            let config = ControllersConfig::from(args.controllers.clone());
+            let token = shutdown.clone();
+            clients.spawn(async move {
+                if let Err(e) = controllers::run(client, config, token).await {
+                    error!(error = %e, "the controllers stopped");
+                }
+            });
+        }
+    }
+
     let server = apiserver::run(listener, state, shutdown.clone());
     let forced = async {
         shutdown.cancelled().await;
@@ -173,6 +308,15 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         () = forced => warn!(grace = ?SHUTDOWN_GRACE, "requests still open after the grace period; exiting anyway"),
+    }
+    shutdown.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while clients.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        warn!("the scheduler or controllers did not stop in time");
     }
     info!("stopped");
     Ok(())
@@ -195,16 +339,47 @@ mod tests {
 
     #[test]
     fn flags_have_defaults_and_split_endpoints() {
-        let args = Args::try_parse_from(["skiff-controlplane"]).unwrap();
+        let args = Cli::try_parse_from(["skiff-controlplane"]).unwrap().server;
         assert_eq!(args.listen, "127.0.0.1:6443".parse().unwrap());
         assert_eq!(args.data_dir, PathBuf::from("./skiff-data"));
         assert!(args.etcd_endpoints.is_empty());
-        let args = Args::try_parse_from([
+        let args = Cli::try_parse_from([
             "skiff-controlplane",
             "--etcd-endpoints",
             "http://a:1,http://b:2",
         ])
-        .unwrap();
+        .unwrap()
+        .server;
         assert_eq!(args.etcd_endpoints, ["http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn parts_run_as_subcommands() {
+        let cli = Cli::try_parse_from([
+            "skiff-controlplane",
+            "scheduler",
+            "--server",
+            "http://10.0.0.1:6443",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Scheduler(ref a)) if a.server == "http://10.0.0.1:6443")
+        );
+        let cli = Cli::try_parse_from(["skiff-controlplane", "controllers"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Controllers(_))));
+        let cli = Cli::try_parse_from(["skiff-controlplane", "--no-scheduler"]).unwrap();
+        assert!(cli.command.is_none() && cli.server.no_scheduler);
+    }
+
+    #[test]
+    fn in_process_clients_reach_the_listener() {
+        assert_eq!(
+            local_url("0.0.0.0:6443".parse().unwrap()),
+            "http://127.0.0.1:6443"
+        );
+        assert_eq!(
+            local_url("127.0.0.1:7000".parse().unwrap()),
+            "http://127.0.0.1:7000"
+        );
     }
 }
