@@ -20,6 +20,7 @@ use skiff_agent::config::{Merger, parse_duration};
 use skiff_agent::metrics::Metrics;
 use skiff_agent::pod::{PodManager, PodManagerConfig};
 use skiff_agent::prober::ProbeManager;
+use skiff_agent::proxy::{self, ProxyConfig};
 use skiff_agent::runtime::docker::DockerRuntime;
 use skiff_agent::server::{self, ServerState};
 use skiff_agent::status::mirror::DEFAULT_MIRROR_RESYNC_INTERVAL;
@@ -124,6 +125,19 @@ struct Cli {
     /// How many pods the node admits, reported as its `pods` capacity.
     #[arg(long, env = "SKIFF_MAX_PODS", value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(i64).range(1..))]
     max_pods: i64,
+
+    /// Address the service proxy listens on for every service port (with --controlplane).
+    #[arg(
+        long,
+        env = "SKIFF_PROXY_BIND_ADDRESS",
+        value_name = "IP",
+        default_value = "127.0.0.1"
+    )]
+    proxy_bind_address: std::net::IpAddr,
+
+    /// Do not run the service proxy.
+    #[arg(long, env = "SKIFF_NO_PROXY")]
+    no_proxy: bool,
 
     /// Log line format.
     #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -259,6 +273,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let mut node_config = NodeStatusConfig::new(&node_name, host_ip);
         node_config.interval = cli.node_status_interval;
         node_config.max_pods = cli.max_pods;
+        if !cli.no_proxy {
+            let config = ProxyConfig {
+                bind_address: cli.proxy_bind_address,
+                ..ProxyConfig::default()
+            };
+            let (client, shutdown) = (client.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                if let Err(err) = proxy::run(client, config, shutdown).await {
+                    error!(error = %err, "service proxy stopped");
+                }
+            });
+        }
         let node_reporter = NodeReporter::new(client.clone(), runtime, node_config, facts);
         tasks.spawn(node_reporter.run(shutdown.clone()));
         let pod_reporter = PodStatusReporter::new(
@@ -402,6 +428,8 @@ mod tests {
             ("--rescan-interval", "SKIFF_RESCAN_INTERVAL"),
             ("--node-status-interval", "SKIFF_NODE_STATUS_INTERVAL"),
             ("--max-pods", "SKIFF_MAX_PODS"),
+            ("--proxy-bind-address", "SKIFF_PROXY_BIND_ADDRESS"),
+            ("--no-proxy", "SKIFF_NO_PROXY"),
             ("--log-format", "SKIFF_LOG_FORMAT"),
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
