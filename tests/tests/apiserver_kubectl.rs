@@ -43,11 +43,14 @@ impl Controlplane {
     async fn start(backend: Backend) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
+        // The API alone: no scheduler or controllers writing pod status behind kubectl's back.
         let mut args = vec![
             "--listen".to_string(),
             listen.clone(),
             "--bookmark-interval".to_string(),
             "1s".to_string(),
+            "--no-scheduler".to_string(),
+            "--no-controllers".to_string(),
         ];
         let data = match backend {
             Backend::Embedded => {

@@ -30,7 +30,15 @@ async fn start(data: &TempDir) -> (ChildGuard, String) {
     let data_dir = data.path().display().to_string();
     let process = ChildGuard::spawn_bin(
         "skiff-controlplane",
-        &["--listen", &listen, "--data-dir", &data_dir],
+        // The API alone: the only writes are the test's own.
+        &[
+            "--listen",
+            &listen,
+            "--data-dir",
+            &data_dir,
+            "--no-scheduler",
+            "--no-controllers",
+        ],
         &[("RUST_LOG", "info")],
     )
     .expect("skiff-controlplane starts");
