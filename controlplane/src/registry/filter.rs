@@ -1,49 +1,20 @@
-//! Which objects a list or watch returns: a namespace, a label selector and a field selector.
-
-use std::collections::BTreeMap;
+//! Which objects a list or watch returns: a namespace, a label selector and a field selector
+//! (parsed and matched by [`skiff_api::selector`]).
 
 use skiff_api::Status;
+use skiff_api::selector::{FieldSelector, LabelSelector};
 
 use super::strategy::Strategy;
 
-/// A parsed namespace + label selector + field selector, checked against objects of one kind.
+/// A namespace + label selector + field selector, checked against objects of one kind.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectFilter {
     /// Only objects in this namespace (None: every namespace, or a cluster-scoped kind).
     pub namespace: Option<String>,
-    /// Every label requirement must hold.
-    labels: Vec<LabelRequirement>,
-    /// Every field requirement must hold.
-    fields: Vec<FieldRequirement>,
-}
-
-/// One term of a label selector.
-// TODO(selector): switch to skiff_api::selector::LabelSelector once it lands in the api crate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum LabelRequirement {
-    /// `key=value` / `key==value`.
-    Equals(String, String),
-    /// `key!=value` (also true when the label is missing).
-    NotEquals(String, String),
-    /// `key in (a,b)`.
-    In(String, Vec<String>),
-    /// `key notin (a,b)` (also true when the label is missing).
-    NotIn(String, Vec<String>),
-    /// `key`.
-    Exists(String),
-    /// `!key`.
-    DoesNotExist(String),
-}
-
-/// One term of a field selector: `field=value` or `field!=value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FieldRequirement {
-    /// The field path, e.g. `spec.nodeName`.
-    field: String,
-    /// The value compared with.
-    value: String,
-    /// True for `!=`.
-    negated: bool,
+    /// Labels the objects must match.
+    labels: LabelSelector,
+    /// Fields the objects must match.
+    fields: FieldSelector,
 }
 
 impl ObjectFilter {
@@ -62,26 +33,22 @@ impl ObjectFilter {
         label_selector: Option<&str>,
         field_selector: Option<&str>,
     ) -> Result<Self, Status> {
-        let mut filter = ObjectFilter::namespace(namespace.filter(|_| T::NAMESPACED));
-        if let Some(selector) = label_selector {
-            filter.labels = parse_labels(selector).map_err(|why| {
-                Status::bad_request(format!(
-                    "unable to parse requirement: invalid label selector {selector:?}: {why}"
-                ))
-            })?;
-        }
-        if let Some(selector) = field_selector {
-            filter.fields = parse_fields::<T>(selector)?;
-        }
-        Ok(filter)
+        Ok(ObjectFilter {
+            namespace: namespace.filter(|_| T::NAMESPACED).map(str::to_string),
+            labels: label_selector
+                .map(LabelSelector::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            fields: field_selector
+                .map(FieldSelector::parse::<T>)
+                .transpose()?
+                .unwrap_or_default(),
+        })
     }
 
     /// The name a `metadata.name=` field term pins, if any (lets callers skip a full scan).
     pub fn single_name(&self) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|f| f.field == "metadata.name" && !f.negated)
-            .map(|f| f.value.as_str())
+        self.fields.required_value("metadata.name")
     }
 
     /// True when the filter selects on labels or fields (not just a namespace).
@@ -97,158 +64,8 @@ impl ObjectFilter {
         {
             return false;
         }
-        self.labels.iter().all(|r| r.matches(&meta.labels))
-            && self.fields.iter().all(|f| {
-                let actual = match f.field.as_str() {
-                    "metadata.name" => meta.name_or_empty().to_string(),
-                    "metadata.namespace" => meta.namespace_or_empty().to_string(),
-                    other => object.field(other).unwrap_or_default(),
-                };
-                (actual == f.value) != f.negated
-            })
+        self.labels.matches(&meta.labels) && self.fields.matches(object)
     }
-}
-
-impl LabelRequirement {
-    /// Whether `labels` satisfy this term.
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            LabelRequirement::Equals(k, v) => labels.get(k) == Some(v),
-            LabelRequirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            LabelRequirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            LabelRequirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            LabelRequirement::Exists(k) => labels.contains_key(k),
-            LabelRequirement::DoesNotExist(k) => !labels.contains_key(k),
-        }
-    }
-}
-
-/// Splits a selector on commas that are not inside parentheses.
-fn split_terms(selector: &str) -> Vec<&str> {
-    let mut terms = Vec::new();
-    let (mut depth, mut start) = (0usize, 0usize);
-    for (i, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                terms.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    terms.push(&selector[start..]);
-    terms
-        .into_iter()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect()
-}
-
-/// Parses a label selector into its terms.
-fn parse_labels(selector: &str) -> Result<Vec<LabelRequirement>, String> {
-    split_terms(selector)
-        .into_iter()
-        .map(parse_label_term)
-        .collect()
-}
-
-/// Parses one label selector term.
-fn parse_label_term(term: &str) -> Result<LabelRequirement, String> {
-    let key_ok = |k: &str| {
-        !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-    };
-    let value_ok = |v: &str| {
-        v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    };
-    let checked = |k: &str, v: &str| -> Result<(String, String), String> {
-        let (k, v) = (k.trim(), v.trim());
-        if !key_ok(k) {
-            return Err(format!("invalid label key {k:?}"));
-        }
-        if !value_ok(v) {
-            return Err(format!("invalid label value {v:?}"));
-        }
-        Ok((k.to_string(), v.to_string()))
-    };
-    if let Some((k, v)) = term.split_once("!=") {
-        let (k, v) = checked(k, v)?;
-        return Ok(LabelRequirement::NotEquals(k, v));
-    }
-    if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-        let (k, v) = checked(k, v)?;
-        return Ok(LabelRequirement::Equals(k, v));
-    }
-    for (word, negated) in [(" notin ", true), (" in ", false)] {
-        if let Some((k, rest)) = term.split_once(word) {
-            let rest = rest.trim();
-            let inner = rest
-                .strip_prefix('(')
-                .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| format!("expected a parenthesised set after {}", word.trim()))?;
-            let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
-            if let Some(bad) = values.iter().find(|v| !value_ok(v)) {
-                return Err(format!("invalid label value {bad:?}"));
-            }
-            let k = k.trim();
-            if !key_ok(k) {
-                return Err(format!("invalid label key {k:?}"));
-            }
-            return Ok(if negated {
-                LabelRequirement::NotIn(k.to_string(), values)
-            } else {
-                LabelRequirement::In(k.to_string(), values)
-            });
-        }
-    }
-    if let Some(k) = term.strip_prefix('!') {
-        let k = k.trim();
-        return if key_ok(k) {
-            Ok(LabelRequirement::DoesNotExist(k.to_string()))
-        } else {
-            Err(format!("invalid label key {k:?}"))
-        };
-    }
-    if key_ok(term) {
-        Ok(LabelRequirement::Exists(term.to_string()))
-    } else {
-        Err(format!("invalid label key {term:?}"))
-    }
-}
-
-/// Parses a field selector for kind `T`.
-fn parse_fields<T: Strategy>(selector: &str) -> Result<Vec<FieldRequirement>, Status> {
-    let mut fields = Vec::new();
-    for term in split_terms(selector) {
-        let (field, value, negated) = if let Some((f, v)) = term.split_once("!=") {
-            (f, v, true)
-        } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            (f, v, false)
-        } else {
-            return Err(Status::bad_request(format!(
-                "invalid field selector {selector:?}: term {term:?} is not field=value or field!=value"
-            )));
-        };
-        let field = field.trim();
-        let supported = field == "metadata.name"
-            || (field == "metadata.namespace" && T::NAMESPACED)
-            || T::SELECTABLE_FIELDS.contains(&field);
-        if !supported {
-            return Err(Status::bad_request(format!(
-                "field label not supported: {field}"
-            )));
-        }
-        fields.push(FieldRequirement {
-            field: field.to_string(),
-            value: value.trim().to_string(),
-            negated,
-        });
-    }
-    Ok(fields)
 }
 
 #[cfg(test)]
@@ -293,6 +110,10 @@ mod tests {
         let f = ObjectFilter::parse::<Pod>(None, None, Some("metadata.name=db")).unwrap();
         assert_eq!(f.single_name(), Some("db"));
         assert!(f.matches(&db) && !f.matches(&web));
+        assert!(f.has_selectors() && !ObjectFilter::namespace(None).has_selectors());
+        // A namespace is ignored for cluster-scoped kinds.
+        let node = ObjectFilter::parse::<Node>(Some("default"), None, None).unwrap();
+        assert_eq!(node.namespace, None);
     }
 
     #[test]
@@ -301,9 +122,10 @@ mod tests {
         assert_eq!(err.code, 400);
         assert!(
             err.message
-                .contains("field label not supported: spec.hostname")
+                .contains("field label not supported: spec.hostname"),
+            "{}",
+            err.message
         );
-        assert!(ObjectFilter::parse::<Node>(None, None, Some("metadata.namespace=x")).is_err());
         assert!(ObjectFilter::parse::<Pod>(None, Some("a in b"), None).is_err());
         assert!(ObjectFilter::parse::<Pod>(None, Some("a b=c"), None).is_err());
     }

@@ -1,8 +1,9 @@
-//! What differs per kind: defaults, validation, what a create may set, and selectable fields.
+//! What differs per kind: defaults, validation and what a create may set.
 
 use skiff_api::defaults::{
     default_node, default_pod, default_replication_controller, default_service,
 };
+use skiff_api::selector::FieldSource;
 use skiff_api::types::{
     Endpoints, Node, Pod, PodStatus, ReplicationController, ReplicationControllerStatus, Resource,
     Service, values,
@@ -15,12 +16,11 @@ use skiff_api::validation::{
 /// The per-kind rules the generic [`Registry`](super::Registry) applies.
 ///
 /// Status handling is generic (see [`super::UpdateTarget`]): a PUT to the object keeps the
-/// stored `status`, a PUT to `/status` changes only `status`.
-pub trait Strategy: Resource {
+/// stored `status`, a PUT to `/status` changes only `status`. Field selectors use the kind's
+/// [`FieldSource`].
+pub trait Strategy: Resource + FieldSource {
     /// True when the kind has a `status` written only through the `/status` subresource.
     const HAS_STATUS: bool;
-    /// Field-selector fields besides `metadata.name` and `metadata.namespace`.
-    const SELECTABLE_FIELDS: &'static [&'static str] = &[];
 
     /// Fills unset fields; runs on create and on every update, before validation.
     fn apply_defaults(&mut self);
@@ -39,23 +39,10 @@ pub trait Strategy: Resource {
 
     /// Runs on every object read from storage, after the resourceVersion is set.
     fn decorate(&mut self) {}
-
-    /// The value of a selectable field other than `metadata.*` (empty when unset), or None
-    /// when the kind does not support selecting on it.
-    fn field(&self, name: &str) -> Option<String> {
-        let _ = name;
-        None
-    }
 }
 
 impl Strategy for Pod {
     const HAS_STATUS: bool = true;
-    const SELECTABLE_FIELDS: &'static [&'static str] = &[
-        "spec.nodeName",
-        "spec.restartPolicy",
-        "status.phase",
-        "status.podIP",
-    ];
 
     fn apply_defaults(&mut self) {
         default_pod(self);
@@ -76,23 +63,10 @@ impl Strategy for Pod {
             ..PodStatus::default()
         });
     }
-
-    fn field(&self, name: &str) -> Option<String> {
-        let status = self.status.as_ref();
-        let text = |v: Option<&String>| v.cloned().unwrap_or_default();
-        match name {
-            "spec.nodeName" => Some(text(self.spec.node_name.as_ref())),
-            "spec.restartPolicy" => Some(text(self.spec.restart_policy.as_ref())),
-            "status.phase" => Some(text(status.and_then(|s| s.phase.as_ref()))),
-            "status.podIP" => Some(text(status.and_then(|s| s.pod_ip.as_ref()))),
-            _ => None,
-        }
-    }
 }
 
 impl Strategy for Node {
     const HAS_STATUS: bool = true;
-    const SELECTABLE_FIELDS: &'static [&'static str] = &["spec.unschedulable"];
 
     fn apply_defaults(&mut self) {
         default_node(self);
@@ -101,18 +75,10 @@ impl Strategy for Node {
     fn validate_create(&self) -> Vec<FieldError> {
         validate_node(self)
     }
-
-    fn field(&self, name: &str) -> Option<String> {
-        match name {
-            "spec.unschedulable" => Some(self.spec.unschedulable.unwrap_or(false).to_string()),
-            _ => None,
-        }
-    }
 }
 
 impl Strategy for ReplicationController {
     const HAS_STATUS: bool = true;
-    const SELECTABLE_FIELDS: &'static [&'static str] = &["status.replicas"];
 
     fn apply_defaults(&mut self) {
         default_replication_controller(self);
@@ -125,19 +91,6 @@ impl Strategy for ReplicationController {
     /// The replication manager reports status; a client's is ignored.
     fn prepare_for_create(&mut self) {
         self.status = Some(ReplicationControllerStatus::default());
-    }
-
-    fn field(&self, name: &str) -> Option<String> {
-        match name {
-            "status.replicas" => Some(
-                self.status
-                    .as_ref()
-                    .map(|s| s.replicas)
-                    .unwrap_or(0)
-                    .to_string(),
-            ),
-            _ => None,
-        }
     }
 }
 
@@ -190,16 +143,5 @@ mod tests {
         let status = pod.status.unwrap();
         assert_eq!(status.phase.as_deref(), Some("Pending"));
         assert_eq!(status.pod_ip, None);
-    }
-
-    #[test]
-    fn pod_fields_are_selectable_and_unknown_ones_are_not() {
-        let mut pod = Pod::default();
-        pod.spec.node_name = Some("edge-1".into());
-        assert_eq!(pod.field("spec.nodeName").as_deref(), Some("edge-1"));
-        assert_eq!(pod.field("status.phase").as_deref(), Some(""));
-        assert_eq!(pod.field("spec.hostname"), None);
-        let node = Node::default();
-        assert_eq!(node.field("spec.unschedulable").as_deref(), Some("false"));
     }
 }
