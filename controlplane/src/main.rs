@@ -95,7 +95,7 @@ struct Args {
     watch_window: usize,
 
     /// How often watches that ask for bookmarks get one (e.g. `1s`, `500ms`, `1m`).
-    #[arg(long, env = "SKIFF_BOOKMARK_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_BOOKMARK_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     bookmark_interval: Duration,
 
     /// Log format.

@@ -253,6 +253,11 @@ async fn malformed_requests_get_the_right_status() {
     )
     .await;
     assert_status(code, &body, 413, "RequestEntityTooLarge");
+    // Just under the limit is read (and then refused for what it says, not for its size).
+    let mut large = pod("large");
+    large["metadata"]["annotations"] = json!({"big": "a".repeat(2 * 1024 * 1024 + 512 * 1024)});
+    let (code, body) = s.json(Method::POST, PODS, Some(large)).await;
+    assert_status(code, &body, 422, "Invalid");
     let mut elsewhere = pod("web");
     elsewhere["metadata"]["namespace"] = json!("kube-system");
     let (code, body) = s.json(Method::POST, PODS, Some(elsewhere)).await;

@@ -63,7 +63,7 @@ impl Default for WatchCacheConfig {
         WatchCacheConfig {
             window: 1000,
             client_buffer: 1024,
-            bookmark_interval: Duration::from_secs(60),
+            bookmark_interval: Duration::from_secs(5),
         }
     }
 }
