@@ -10,7 +10,7 @@ use serde_json::Value;
 use skiff_api::Status;
 use skiff_api::status::reason;
 
-use super::fields::unknown_fields;
+use super::fields::{is_ignored_field, unknown_fields};
 
 /// The query string, decoded; the first value of a repeated parameter wins.
 #[derive(Debug, Clone, Default)]
@@ -218,7 +218,14 @@ pub fn decode_object<T: DeserializeOwned + serde::Serialize>(
     if validation != FieldValidation::Ignore {
         let known = serde_json::to_value(&object)
             .map_err(|e| Status::internal(format!("could not re-encode a {kind}: {e}")))?;
-        let unknown = unknown_fields(&value, &known);
+        let (ignored, unknown): (Vec<String>, Vec<String>) = unknown_fields(&value, &known)
+            .into_iter()
+            .partition(|f| is_ignored_field(f));
+        warnings.extend(
+            ignored
+                .iter()
+                .map(|f| format!("field \"{f}\" is not supported by skiff and was ignored")),
+        );
         if !unknown.is_empty() {
             let listed: Vec<String> = unknown
                 .iter()
@@ -230,7 +237,7 @@ pub fn decode_object<T: DeserializeOwned + serde::Serialize>(
                     listed.join(", ")
                 )));
             }
-            warnings = listed;
+            warnings.extend(listed);
         }
     }
     Ok(Decoded { object, warnings })
@@ -306,6 +313,35 @@ mod tests {
         let ignored = decode_object::<Pod>(body, "v1", "Pod", FieldValidation::Ignore).unwrap();
         assert!(ignored.warnings.is_empty());
         assert_eq!(ignored.object.metadata.name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn kubernetes_fields_skiff_ignores_pass_strict_validation_with_a_warning() {
+        let body = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web"},
+            "spec": {"dnsPolicy": "ClusterFirst", "containers": [{"name": "c", "image": "x",
+                     "terminationMessagePolicy": "File"}]}
+        });
+        let decoded = decode_object::<Pod>(body, "v1", "Pod", FieldValidation::Strict).unwrap();
+        assert_eq!(
+            decoded.warnings,
+            [
+                "field \"spec.containers[0].terminationMessagePolicy\" is not supported by skiff and was ignored",
+                "field \"spec.dnsPolicy\" is not supported by skiff and was ignored",
+            ]
+        );
+        let with_unknown = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+            "spec": {"dnsPolicy": "ClusterFirst", "initContainers": [{"name": "i"}],
+                     "containers": [{"name": "c", "image": "x"}]}
+        });
+        let err =
+            decode_object::<Pod>(with_unknown, "v1", "Pod", FieldValidation::Strict).unwrap_err();
+        assert_eq!(
+            err.message,
+            "strict decoding error: unknown field \"spec.initContainers\""
+        );
     }
 
     #[test]
