@@ -49,6 +49,10 @@ struct Cli {
     /// Pods whose startup latency is measured [default: 50; 10 with --quick].
     #[arg(long)]
     startup_pods: Option<usize>,
+    /// Startup part: create the pods with `spec.nodeName` already set, leaving the
+    /// scheduler out (to tell its share of the latency from the rest).
+    #[arg(long)]
+    prebind: bool,
     /// Pods created at once in the startup part, for skiff and the baseline alike.
     #[arg(long, default_value_t = 5)]
     startup_concurrency: usize,
@@ -61,9 +65,10 @@ struct Cli {
     /// Create requests in flight in the throughput part, for skiff and the baseline alike.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Deadline of every wait (pods running, pods bound), in seconds.
-    #[arg(long, default_value_t = 300)]
-    timeout_secs: u64,
+    /// Deadline of every wait (pods running, pods bound), in seconds [default: 300; 120
+    /// with --quick].
+    #[arg(long)]
+    timeout_secs: Option<u64>,
     /// Extra flag for skiff-controlplane (repeat for several).
     #[arg(long = "controlplane-arg", allow_hyphen_values = true)]
     controlplane_args: Vec<String>,
@@ -106,7 +111,11 @@ fn main() -> ExitCode {
 /// Runs the chosen parts; failures become report lines.
 async fn run(cli: Cli) -> Report {
     let mut report = Report::new("scheduling: pod startup latency and scheduler throughput");
-    let timeout = Duration::from_secs(cli.timeout_secs);
+    let timeout =
+        Duration::from_secs(
+            cli.timeout_secs
+                .unwrap_or(if cli.quick { 120 } else { 300 }),
+        );
     if cli.quick {
         report.note("--quick: a smoke run, too small for stable figures");
     }
@@ -202,12 +211,17 @@ async fn startup(
     .await?;
     wait_node_ready(&client, &node, NODE_READY_TIMEOUT)
         .await
-        .with_context(|| format!("agent log:\n{}", agent.daemon().log_tail()))?;
+        .map_err(|err| with_log(err, "skiff-agent", agent.daemon().log_tail()))?;
     let tracker = PodTracker::start(&client, NAMESPACE).await?;
     let api = client.api::<Pod>(Some(NAMESPACE));
 
     eprintln!("scheduling: warm-up pod (not counted)");
-    let warm = bench_pods("warmup", 1, &image, None)?;
+    let bound_to = cli.prebind.then_some(node.as_str());
+    if cli.prebind {
+        report
+            .note("startup: --prebind: pods created with spec.nodeName set, no scheduler involved");
+    }
+    let warm = bench_pods("warmup", 1, &image, bound_to)?;
     api.create(&warm[0])
         .await
         .context("creating the warm-up pod")?;
@@ -218,10 +232,10 @@ async fn startup(
                 .is_some_and(|m| m.running.is_some())
         })
         .await
-        .with_context(|| format!("agent log:\n{}", agent.daemon().log_tail()))?;
+        .map_err(|err| with_log(err.into(), "skiff-agent", agent.daemon().log_tail()))?;
 
     eprintln!("scheduling: {count} pods through the API");
-    let counted = Arc::new(bench_pods("startup", count, &image, None)?);
+    let counted = Arc::new(bench_pods("startup", count, &image, bound_to)?);
     let outcome: LoadOutcome<Instant> = {
         let (api, counted) = (api.clone(), counted.clone());
         let config = LoadConfig::new(count, concurrency, timeout);
@@ -256,11 +270,9 @@ async fn startup(
             .filter(|m| m.running.is_some())
             .count();
         controlplane.daemon().check_running()?;
-        return Err(anyhow::Error::new(err).context(format!(
-            "{running} of {} pods Running; agent log:\n{}",
-            count + 1,
-            agent.daemon().log_tail()
-        )));
+        let err =
+            anyhow::Error::new(err).context(format!("{running} of {} pods Running", count + 1));
+        return Err(with_log(err, "skiff-agent", agent.daemon().log_tail()));
     }
     let marks = tracker.snapshot();
     let mut latencies = Samples::with_capacity(count);
@@ -305,6 +317,11 @@ async fn startup(
     drop(tracker);
     drop(agent);
     Ok(())
+}
+
+/// `err` followed by the last lines of `daemon`'s log.
+fn with_log(err: anyhow::Error, daemon: &str, tail: String) -> anyhow::Error {
+    anyhow::anyhow!("{err:#}\n--- last lines of the {daemon} log ---\n{tail}")
 }
 
 /// Waits until node `name` exists with condition Ready=True.
