@@ -1,0 +1,613 @@
+//! A whole cluster from the real binaries: one `skiff-controlplane` (apiserver, scheduler and
+//! controllers in one process) and two `skiff-agent`s with different node names sharing one
+//! Docker Engine, driven with `kubectl`.
+//!
+//! - A pod whose nodeSelector names the second node runs there (checked through Docker's
+//!   `io.skiff.node` label), `kubectl get pod -o yaml` shows its status, and neither agent
+//!   touches the other's containers.
+//! - 20 pods without a selector all run, spread over both nodes; deleting them removes their
+//!   containers.
+//! - A pod asking for more memory than any node has stays Pending with `PodScheduled=False`,
+//!   reason `Unschedulable`.
+//!
+//! Needs Docker, kubectl and `SKIFF_TEST_IMAGE` (scripts/test prepares them and builds the
+//! binaries).
+
+// Test code: a failed unwrap is a failed test, with the error in its message.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use skiff_api::client::{Client, ListParams};
+use skiff_api::types::{List, Node, Pod};
+use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label};
+use skiff_e2e::{
+    ChildGuard, DockerCleanup, env, free_port, kubectl_ok, kubectl_stdin, unique_name, wait,
+};
+use tempfile::TempDir;
+
+/// How long a process may take to answer, a node to register, or a pod to start or go.
+const TIMEOUT: Duration = Duration::from_secs(45);
+/// How often conditions are polled.
+const POLL: Duration = Duration::from_millis(250);
+/// Docker label carrying the pod name.
+const POD_LABEL: &str = "io.skiff.pod.name";
+
+/// A controlplane process on a free port with its own data directory.
+struct Controlplane {
+    /// The process, killed on drop.
+    child: ChildGuard,
+    /// `http://127.0.0.1:<port>`.
+    url: String,
+    /// The embedded store's directory, removed on drop.
+    _data: TempDir,
+}
+
+impl Controlplane {
+    /// Starts `skiff-controlplane` (scheduler and controllers in-process) and waits until it
+    /// is ready.
+    async fn start() -> Controlplane {
+        let data = TempDir::new().unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let args = [
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--scheduler-backoff-base",
+            "200ms",
+            "--scheduler-backoff-cap",
+            "2s",
+        ];
+        let child = ChildGuard::spawn_bin("skiff-controlplane", &args, &[("RUST_LOG", "info")])
+            .expect("start skiff-controlplane");
+        let url = format!("http://{listen}");
+        wait_healthy(&format!("{url}/readyz"), &child).await;
+        Controlplane {
+            child,
+            url,
+            _data: data,
+        }
+    }
+
+    /// A typed client, for polling without spawning kubectl every time.
+    fn client(&self) -> Client {
+        Client::new(&self.url).unwrap()
+    }
+
+    /// Every pod of the default namespace whose labels match `selector`.
+    async fn pods(&self, selector: &str) -> Result<Vec<Pod>, String> {
+        let list: List<Pod> = self
+            .client()
+            .api::<Pod>(Some("default"))
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(list.items)
+    }
+
+    /// Waits until node `node` is registered with Ready=True.
+    async fn wait_node_ready(&self, node: &str) -> Node {
+        let client = self.client();
+        let result = wait::until(TIMEOUT, POLL, || async {
+            let node = client
+                .api::<Node>(None)
+                .get(node)
+                .await
+                .map_err(|e| e.to_string())?;
+            match ready_status(&node).as_deref() {
+                Some("True") => Ok(node),
+                other => Err(format!("Ready = {other:?}")),
+            }
+        })
+        .await;
+        result.unwrap_or_else(|e| {
+            panic!(
+                "node {node} not Ready: {e}\ncontrolplane log:\n{}",
+                self.child.log_tail()
+            )
+        })
+    }
+
+    /// `kubectl create -f -` of `manifest`, which must succeed.
+    fn create(&self, manifest: &str) {
+        let output = kubectl_stdin(&self.url, &["create", "-f", "-"], manifest);
+        assert!(
+            output.status.success(),
+            "kubectl create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// An agent process registered as node `node`.
+struct Agent {
+    /// The process, killed on drop.
+    child: ChildGuard,
+    /// `http://127.0.0.1:<port>` of the agent's own API.
+    base: String,
+    /// Its data directory, removed on drop.
+    _dir: TempDir,
+}
+
+impl Agent {
+    /// Starts `skiff-agent` as node `node` following `controlplane`, without the service
+    /// proxy (these tests make no services), and waits until its API answers.
+    async fn start(controlplane: &str, node: &str) -> Agent {
+        let dir = TempDir::new().unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let image = env::test_image();
+        let data = dir.path().join("data");
+        let args = [
+            "--controlplane",
+            controlplane,
+            "--node-name",
+            node,
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--pod-infra-image",
+            &image,
+            "--pod-infra-command",
+            "sleep 2147483647",
+            "--node-status-interval",
+            "1s",
+            "--resync-interval",
+            "1s",
+            "--no-proxy",
+        ];
+        let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
+            .expect("start skiff-agent");
+        let base = format!("http://{listen}");
+        wait_healthy(&format!("{base}/healthz"), &child).await;
+        Agent {
+            child,
+            base,
+            _dir: dir,
+        }
+    }
+
+    /// Names of the pods the agent says it runs.
+    async fn pod_names(&self) -> BTreeSet<String> {
+        let list: List<Pod> = reqwest::get(format!("{}/pods", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list.items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    }
+}
+
+/// Waits until `url` answers 2xx; panics with the process log otherwise.
+async fn wait_healthy(url: &str, child: &ChildGuard) {
+    let http = reqwest::Client::new();
+    let result = wait::until(TIMEOUT, POLL, || async {
+        match http.get(url).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("{url} answered {}", r.status())),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    if let Err(e) = result {
+        panic!(
+            "{} not healthy: {e}\nlog:\n{}",
+            child.name(),
+            child.log_tail()
+        );
+    }
+}
+
+/// The status of the node's Ready condition.
+fn ready_status(node: &Node) -> Option<String> {
+    node.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.clone())
+}
+
+/// Phase Running with every container running.
+fn is_running(pod: &Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    status.phase.as_deref() == Some("Running")
+        && !status.container_statuses.is_empty()
+        && status
+            .container_statuses
+            .iter()
+            .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
+/// A one-line summary of a pod for failure messages.
+fn summary(pod: &Pod) -> String {
+    let status = pod.status.clone().unwrap_or_default();
+    format!(
+        "{} node={:?} phase={:?} conditions={:?}",
+        pod.metadata.name.as_deref().unwrap_or("?"),
+        pod.spec.node_name,
+        status.phase,
+        status
+            .conditions
+            .iter()
+            .map(|c| format!("{}={}", c.type_, c.status))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A pod running `sleep` from the test image, labelled `batch: <batch>`, with `extra_spec`
+/// (YAML lines at spec level, two-space indented) added to its spec.
+fn pod_manifest(name: &str, batch: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    batch: {batch}\nspec:\n{extra_spec}  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: {}\n    imagePullPolicy: IfNotPresent\n    command: [sleep, \"3600\"]\n",
+        env::test_image()
+    )
+}
+
+/// The value of Docker label `key` on container `c`.
+fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
+    c.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// Every skiff container of nodes `nodes`, in any state.
+async fn node_containers(docker: &Docker, nodes: &[&str]) -> Vec<ContainerSummary> {
+    let mut all = Vec::new();
+    for node in nodes {
+        all.extend(
+            containers_with_label(docker, NODE_LABEL, node)
+                .await
+                .unwrap(),
+        );
+    }
+    all
+}
+
+/// Pod name → the nodes (from `io.skiff.node`) of its running containers, for `nodes`.
+async fn running_pods_by_node(docker: &Docker, nodes: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut pods: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in node_containers(docker, nodes).await {
+        if c.state != Some(ContainerSummaryStateEnum::RUNNING) {
+            continue;
+        }
+        if let (Some(pod), Some(node)) = (label(&c, POD_LABEL), label(&c, NODE_LABEL)) {
+            pods.entry(pod.to_owned())
+                .or_default()
+                .push(node.to_owned());
+        }
+    }
+    pods
+}
+
+/// Ids of the running containers of pod `pod` in the engine, with their node label.
+async fn running_ids_of(docker: &Docker, nodes: &[&str], pod: &str) -> BTreeMap<String, String> {
+    node_containers(docker, nodes)
+        .await
+        .into_iter()
+        .filter(|c| {
+            c.state == Some(ContainerSummaryStateEnum::RUNNING) && label(c, POD_LABEL) == Some(pod)
+        })
+        .map(|c| {
+            let node = label(&c, NODE_LABEL).unwrap_or_default().to_owned();
+            (c.id.unwrap(), node)
+        })
+        .collect()
+}
+
+/// Waits until the controlplane reports pod `name` Running with every container running.
+async fn wait_pod_running(cp: &Controlplane, agents: &[&Agent], name: &str) -> Pod {
+    let api = cp.client().api::<Pod>(Some("default"));
+    let result = wait::until(TIMEOUT, POLL, || async {
+        let pod = api.get(name).await.map_err(|e| e.to_string())?;
+        if is_running(&pod) {
+            Ok(pod)
+        } else {
+            Err(summary(&pod))
+        }
+    })
+    .await;
+    result.unwrap_or_else(|e| {
+        let logs: Vec<String> = agents.iter().map(|a| a.child.log_tail()).collect();
+        panic!(
+            "{name} not Running: {e}\ncontrolplane log:\n{}\nagent logs:\n{}",
+            cp.child.log_tail(),
+            logs.join("\n-----\n")
+        )
+    })
+}
+
+/// Two unique node names, and a guard removing their containers (made before any agent runs).
+fn two_nodes(prefix: &str) -> ([String; 2], DockerCleanup) {
+    let nodes = [
+        unique_name(&format!("{prefix}-a")),
+        unique_name(&format!("{prefix}-b")),
+    ];
+    let cleanup = DockerCleanup::for_node(&nodes[0]).node(&nodes[1]);
+    (nodes, cleanup)
+}
+
+/// Starts a controlplane and agents for both `nodes`, and waits until both are Ready.
+async fn two_node_cluster(nodes: &[String; 2]) -> (Controlplane, [Agent; 2]) {
+    let cp = Controlplane::start().await;
+    let agents = [
+        Agent::start(&cp.url, &nodes[0]).await,
+        Agent::start(&cp.url, &nodes[1]).await,
+    ];
+    for node in nodes {
+        cp.wait_node_ready(node).await;
+    }
+    (cp, agents)
+}
+
+#[tokio::test]
+async fn a_node_selector_places_the_pod_on_that_node_and_agents_keep_to_their_own() {
+    let docker = connect().unwrap();
+    let prefix = unique_name("sel");
+    let (nodes, _cleanup) = two_nodes(&prefix);
+    let (cp, agents) = two_node_cluster(&nodes).await;
+    let [node_a, node_b] = [nodes[0].as_str(), nodes[1].as_str()];
+    let both = [node_a, node_b];
+
+    // The agent labels its Node with its hostname label, which a nodeSelector can use.
+    for node in both {
+        let registered = cp.client().api::<Node>(None).get(node).await.unwrap();
+        assert_eq!(
+            registered
+                .metadata
+                .labels
+                .get("kubernetes.io/hostname")
+                .map(String::as_str),
+            Some(node),
+            "{:?}",
+            registered.metadata.labels
+        );
+    }
+
+    // One pod pinned to each node.
+    let on_b = format!("{prefix}-on-b");
+    let on_a = format!("{prefix}-on-a");
+    let selector = |node: &str| format!("  nodeSelector:\n    kubernetes.io/hostname: {node}\n");
+    cp.create(&pod_manifest(&on_b, &prefix, &selector(node_b)));
+    cp.create(&pod_manifest(&on_a, &prefix, &selector(node_a)));
+    let pod_b = wait_pod_running(&cp, &[&agents[0], &agents[1]], &on_b).await;
+    let pod_a = wait_pod_running(&cp, &[&agents[0], &agents[1]], &on_a).await;
+    assert_eq!(pod_b.spec.node_name.as_deref(), Some(node_b));
+    assert_eq!(pod_a.spec.node_name.as_deref(), Some(node_a));
+
+    // Through Docker: infra + main of each pod run, labelled with their own node only.
+    let ids_b = running_ids_of(&docker, &both, &on_b).await;
+    let ids_a = running_ids_of(&docker, &both, &on_a).await;
+    assert_eq!(ids_b.len(), 2, "infra + main of {on_b}: {ids_b:?}");
+    assert!(ids_b.values().all(|n| n == node_b), "{ids_b:?}");
+    assert_eq!(ids_a.len(), 2, "infra + main of {on_a}: {ids_a:?}");
+    assert!(ids_a.values().all(|n| n == node_a), "{ids_a:?}");
+    // The reported container is the one Docker runs on that node.
+    let reported_id = pod_b.status.as_ref().unwrap().container_statuses[0]
+        .container_id
+        .clone()
+        .unwrap();
+    let reported_id = reported_id.trim_start_matches("docker://");
+    assert!(
+        ids_b.contains_key(reported_id),
+        "status names {reported_id}, docker runs {ids_b:?}"
+    );
+
+    // kubectl shows the status the agent reported.
+    let yaml = kubectl_ok(&cp.url, &["get", "pod", &on_b, "-o", "yaml"]);
+    for needle in [
+        "phase: Running",
+        "podIP: ",
+        "containerStatuses:",
+        "running:",
+        "startedAt:",
+        &format!("nodeName: {node_b}"),
+    ] {
+        assert!(yaml.contains(needle), "{needle:?} missing in:\n{yaml}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&kubectl_ok(&cp.url, &["get", "pod", &on_b, "-o", "json"])).unwrap();
+    let status = &json["status"];
+    assert_eq!(status["phase"], "Running", "{status}");
+    let pod_ip = status["podIP"].as_str().unwrap_or_default();
+    assert!(pod_ip.parse::<std::net::IpAddr>().is_ok(), "{status}");
+    let main = &status["containerStatuses"][0];
+    assert_eq!(main["name"], "main", "{status}");
+    assert!(
+        main["state"]["running"]["startedAt"].is_string(),
+        "{status}"
+    );
+
+    // Each agent runs only its own pod, and over several resyncs neither removes, restarts
+    // or adopts the other node's containers although both see all of them in the engine.
+    assert_eq!(agents[0].pod_names().await, BTreeSet::from([on_a.clone()]));
+    assert_eq!(agents[1].pod_names().await, BTreeSet::from([on_b.clone()]));
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(running_ids_of(&docker, &both, &on_b).await, ids_b);
+        assert_eq!(running_ids_of(&docker, &both, &on_a).await, ids_a);
+    }
+
+    // Deleting node a's pod removes its containers and leaves node b's alone.
+    kubectl_ok(&cp.url, &["delete", "pod", &on_a]);
+    let gone = wait::until(TIMEOUT, POLL, || async {
+        let left: Vec<_> = node_containers(&docker, &both)
+            .await
+            .into_iter()
+            .filter(|c| label(c, POD_LABEL) == Some(on_a.as_str()))
+            .collect();
+        left.is_empty()
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "{on_a} still has containers\nagent log:\n{}",
+        agents[0].child.log_tail()
+    );
+    assert_eq!(running_ids_of(&docker, &both, &on_b).await, ids_b);
+    assert!(agents[0].child.is_running() && agents[1].child.is_running());
+}
+
+#[tokio::test]
+async fn twenty_pods_spread_over_two_nodes_and_go_when_deleted() {
+    const PODS: usize = 20;
+    const AT_LEAST_PER_NODE: usize = 5;
+    let docker = connect().unwrap();
+    let prefix = unique_name("spread");
+    let (nodes, _cleanup) = two_nodes(&prefix);
+    let (cp, agents) = two_node_cluster(&nodes).await;
+    let both = [nodes[0].as_str(), nodes[1].as_str()];
+
+    // One kubectl create with 20 documents; no pod names a node.
+    let names: Vec<String> = (0..PODS).map(|i| format!("{prefix}-{i}")).collect();
+    let manifests: Vec<String> = names
+        .iter()
+        .map(|name| pod_manifest(name, &prefix, ""))
+        .collect();
+    cp.create(&manifests.join("---\n"));
+    let selector = format!("batch={prefix}");
+
+    // All run, as the controlplane reports and as Docker shows.
+    let placed = wait::until(Duration::from_secs(90), POLL, || async {
+        let pods = cp.pods(&selector).await?;
+        let not_running: Vec<String> = pods
+            .iter()
+            .filter(|p| !is_running(p))
+            .map(summary)
+            .collect();
+        if pods.len() == PODS && not_running.is_empty() {
+            Ok(pods)
+        } else {
+            Err(format!("{} pods, not running: {not_running:?}", pods.len()))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "not all pods run: {e}\ncontrolplane log:\n{}\nagent a:\n{}\nagent b:\n{}",
+            cp.child.log_tail(),
+            agents[0].child.log_tail(),
+            agents[1].child.log_tail()
+        )
+    });
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for pod in &placed {
+        *per_node
+            .entry(pod.spec.node_name.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    for node in both {
+        let count = per_node.get(node).copied().unwrap_or(0);
+        assert!(
+            count >= AT_LEAST_PER_NODE,
+            "{node} got {count} pods: {per_node:?}"
+        );
+    }
+    assert_eq!(per_node.values().sum::<usize>(), PODS, "{per_node:?}");
+    let running = running_pods_by_node(&docker, &both).await;
+    for pod in &placed {
+        let name = pod.metadata.name.clone().unwrap();
+        let node = pod.spec.node_name.clone().unwrap();
+        assert_eq!(
+            running.get(&name),
+            Some(&vec![node.clone(), node]),
+            "infra + main of {name} on its node"
+        );
+    }
+
+    // kubectl delete of all of them: their containers leave the engine.
+    kubectl_ok(&cp.url, &["delete", "pods", "-l", &selector]);
+    let gone = wait::until(TIMEOUT, POLL, || async {
+        let left: BTreeSet<String> = node_containers(&docker, &both)
+            .await
+            .iter()
+            .filter_map(|c| label(c, POD_LABEL).map(str::to_owned))
+            .filter(|pod| names.contains(pod))
+            .collect();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "containers left: {gone:?}\nagent a:\n{}\nagent b:\n{}",
+        agents[0].child.log_tail(),
+        agents[1].child.log_tail()
+    );
+    assert!(cp.pods(&selector).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_pod_too_big_for_every_node_stays_pending_as_unschedulable() {
+    let docker = connect().unwrap();
+    let prefix = unique_name("huge");
+    let (nodes, _cleanup) = two_nodes(&prefix);
+    let (cp, _agents) = two_node_cluster(&nodes).await;
+    let name = format!("{prefix}-pod");
+    let manifest = pod_manifest(&name, &prefix, "").replace(
+        "    command:",
+        "    resources:\n      requests:\n        memory: 100Ti\n    command:",
+    );
+    cp.create(&manifest);
+
+    let condition = |json: &serde_json::Value| -> Option<serde_json::Value> {
+        json["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "PodScheduled")
+            .cloned()
+    };
+    let pod = wait::until(TIMEOUT, POLL, || async {
+        let output = kubectl_ok(&cp.url, &["get", "pod", &name, "-o", "json"]);
+        let json: serde_json::Value = serde_json::from_str(&output).unwrap();
+        // The scheduler may first have seen only one of the two nodes; wait for a verdict
+        // about both.
+        match condition(&json) {
+            Some(c)
+                if c["status"] == "False"
+                    && c["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("0/2 nodes")) =>
+            {
+                Ok(json)
+            }
+            other => Err(format!("PodScheduled: {other:?}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\ncontrolplane log:\n{}", cp.child.log_tail()));
+    let scheduled = condition(&pod).unwrap();
+    assert_eq!(scheduled["reason"], "Unschedulable", "{scheduled}");
+    let message = scheduled["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("0/2 nodes are available") && message.contains("Insufficient memory"),
+        "{message}"
+    );
+    assert_eq!(pod["status"]["phase"], "Pending", "{}", pod["status"]);
+    assert!(pod["spec"]["nodeName"].is_null(), "{}", pod["spec"]);
+
+    // Later scheduling attempts keep it where it is: unbound, with no containers anywhere.
+    let both = [nodes[0].as_str(), nodes[1].as_str()];
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pod = cp
+            .client()
+            .api::<Pod>(Some("default"))
+            .get(&name)
+            .await
+            .unwrap();
+        assert_eq!(pod.spec.node_name, None, "{}", summary(&pod));
+        assert!(
+            !running_pods_by_node(&docker, &both)
+                .await
+                .contains_key(&name)
+        );
+    }
+}
