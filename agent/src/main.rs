@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use skiff_agent::checkpoint::CheckpointStore;
+use skiff_agent::config::Merger;
 use skiff_agent::config::controlplane::{self, ControlplaneSource, ControlplaneSourceConfig};
 use skiff_agent::config::dir::{self, DirSource, DirSourceConfig};
-use skiff_agent::config::{Merger, parse_duration};
 use skiff_agent::metrics::Metrics;
 use skiff_agent::pod::{PodManager, PodManagerConfig};
 use skiff_agent::prober::ProbeManager;
@@ -29,6 +29,7 @@ use skiff_agent::status::{
     PodStatusReporterConfig,
 };
 use skiff_api::client::Client;
+use skiff_api::duration::{parse_duration, parse_positive_duration};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -111,15 +112,15 @@ struct Cli {
     crashloop_backoff_max: Duration,
 
     /// How often every pod is re-checked against the engine without an event.
-    #[arg(long, env = "SKIFF_RESYNC_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_RESYNC_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = parse_positive_duration)]
     resync_interval: Duration,
 
     /// How often the manifest directory is fully rescanned, besides file events.
-    #[arg(long, env = "SKIFF_RESCAN_INTERVAL", value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_RESCAN_INTERVAL", value_name = "DURATION", default_value = "20s", value_parser = parse_positive_duration)]
     rescan_interval: Duration,
 
     /// How often the node status (the Ready heartbeat) is written to the controlplane.
-    #[arg(long, env = "SKIFF_NODE_STATUS_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_NODE_STATUS_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
     node_status_interval: Duration,
 
     /// How many pods the node admits, reported as its `pods` capacity.

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod client;
 pub mod conversion;
 pub mod defaults;
+pub mod duration;
 pub mod selector;
 pub mod status;
 pub mod types;

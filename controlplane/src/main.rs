@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use skiff_api::client::Client;
+use skiff_api::duration::parse_positive_duration;
 use skiff_controlplane::apiserver::{self, AppState, ServerConfig};
 use skiff_controlplane::controllers::{self, ControllersArgs, ControllersConfig};
 use skiff_controlplane::scheduler::{self, SchedulerArgs, SchedulerOptions};
@@ -95,7 +96,7 @@ struct Args {
     watch_window: usize,
 
     /// How often watches that ask for bookmarks get one (e.g. `1s`, `500ms`, `1m`).
-    #[arg(long, env = "SKIFF_BOOKMARK_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_BOOKMARK_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     bookmark_interval: Duration,
 
     /// Log format.
@@ -126,29 +127,6 @@ enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// Parses `500ms`, `2s`, `1m`, `1h`, or a plain number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms, 2s, 1m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
-    };
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return Err(format!("duration {text:?} must be positive"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// Installs the log subscriber; `RUST_LOG` overrides the default `info` level.
@@ -327,17 +305,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("1d").is_err());
-    }
-
-    #[test]
     fn flags_have_defaults_and_split_endpoints() {
         let args = Cli::try_parse_from(["skiff-controlplane"]).unwrap().server;
         assert_eq!(args.listen, "127.0.0.1:6443".parse().unwrap());
@@ -351,6 +318,23 @@ mod tests {
         .unwrap()
         .server;
         assert_eq!(args.etcd_endpoints, ["http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn bookmark_interval_is_a_positive_duration() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["skiff-controlplane", "--bookmark-interval", value])
+                .map(|cli| cli.server.bookmark_interval)
+        };
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse("0s").is_err());
+        assert!(parse("fast").is_err());
+        assert!(parse("1d").is_err());
+        let cli = Cli::try_parse_from(["skiff-controlplane"]).unwrap();
+        assert_eq!(cli.server.bookmark_interval, Duration::from_secs(5));
     }
 
     #[test]

@@ -3,11 +3,9 @@
 pub mod controlplane;
 pub mod desired;
 pub mod dir;
-pub mod duration;
 pub mod manifest;
 pub mod merge;
 
 pub use desired::{DesiredPod, DesiredState, PodSource};
 pub use dir::{DirScanner, DirSource, DirSourceConfig, ScanOutcome};
-pub use duration::{DurationParseError, parse_duration};
 pub use merge::{MergeError, Merger, SourceSender, SourceState, pod_key};

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use skiff_api::duration::{parse_duration, parse_positive_duration};
+
 /// Tunables of the controllers; `Default` gives Kubernetes' defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControllersConfig {
@@ -40,7 +42,7 @@ pub struct ControllersArgs {
     #[arg(long, env = "SKIFF_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = parse_duration)]
     pub node_monitor_grace_period: Duration,
     /// How often node heartbeats are checked.
-    #[arg(long, env = "SKIFF_NODE_MONITOR_PERIOD", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_NODE_MONITOR_PERIOD", default_value = "5s", value_parser = parse_positive_duration)]
     pub node_monitor_period: Duration,
     /// How long a node may be not Ready before its pods are deleted and replaced elsewhere.
     #[arg(long, env = "SKIFF_POD_EVICTION_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
@@ -69,71 +71,11 @@ impl From<ControllersArgs> for ControllersConfig {
     }
 }
 
-/// Parses a duration the way Go and Kubernetes flags write them: `40s`, `5m`, `1h30m`,
-/// `500ms`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".to_string());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("duration {text:?} lacks a unit (ms, s, m, h)"))?;
-        if digits == 0 {
-            return Err(format!("duration {text:?}: expected a number at {rest:?}"));
-        }
-        let (number, tail) = rest.split_at(digits);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("duration {text:?}: {number:?} is not a number"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => {
-                return Err(format!(
-                    "duration {text:?}: unknown unit {other:?} (use ms, s, m, h)"
-                ));
-            }
-        };
-        total += Duration::try_from_secs_f64(value * scale)
-            .map_err(|e| format!("duration {text:?}: {e}"))?;
-        rest = next;
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
     use super::*;
-
-    #[test]
-    fn parses_go_style_durations() {
-        assert_eq!(parse_duration("40s"), Ok(Duration::from_secs(40)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("10").is_ok());
-        assert!(parse_duration("3m4").is_err());
-    }
 
     /// A binary embedding the flags, as main.rs does.
     #[derive(clap::Parser)]
@@ -161,5 +103,25 @@ mod tests {
         assert_eq!(config.node_monitor_grace_period, Duration::from_secs(2));
         assert_eq!(config.pod_eviction_timeout, Duration::from_secs(3));
         assert_eq!(config.replication_workers, 1);
+    }
+
+    #[test]
+    fn durations_are_go_style_and_the_monitor_period_positive() {
+        let cli = Cli::try_parse_from([
+            "skiff",
+            "--node-monitor-grace-period=1h30m",
+            "--pod-eviction-timeout=1.5s",
+            "--rc-expectations-timeout=7",
+            "--node-monitor-period=500ms",
+        ])
+        .unwrap();
+        let config = ControllersConfig::from(cli.controllers);
+        assert_eq!(config.node_monitor_grace_period, Duration::from_secs(5400));
+        assert_eq!(config.pod_eviction_timeout, Duration::from_millis(1500));
+        assert_eq!(config.expectations_timeout, Duration::from_secs(7));
+        assert_eq!(config.node_monitor_period, Duration::from_millis(500));
+        assert!(Cli::try_parse_from(["skiff", "--pod-eviction-timeout=5x"]).is_err());
+        assert!(Cli::try_parse_from(["skiff", "--pod-eviction-timeout=3m4"]).is_err());
+        assert!(Cli::try_parse_from(["skiff", "--node-monitor-period=0s"]).is_err());
     }
 }

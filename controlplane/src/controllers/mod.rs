@@ -15,7 +15,7 @@ mod pod_state;
 mod replication;
 mod worker;
 
-pub use config::{ControllersArgs, ControllersConfig, parse_duration};
+pub use config::{ControllersArgs, ControllersConfig};
 pub use error::ControllerError;
 
 use skiff_api::client::Client;

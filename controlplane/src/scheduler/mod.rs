@@ -25,6 +25,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use skiff_api::cache::{WatcherConfig, Writer, reflector, watcher};
 use skiff_api::client::{Client, ClientError};
+use skiff_api::duration::parse_duration;
 use skiff_api::types::{Node, Pod, ReplicationController};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -152,26 +153,6 @@ impl SchedulerArgs {
     }
 }
 
-/// Parses `500ms`, `1s`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms, 1s, 2m"))?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
-}
-
 /// Runs the stand-alone scheduler described by `args` until `shutdown` fires.
 pub async fn run_with_args(
     args: &SchedulerArgs,
@@ -264,16 +245,6 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: SchedulerArgs,
-    }
-
-    #[test]
-    fn durations_parse_in_common_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3d").is_err());
     }
 
     #[test]
