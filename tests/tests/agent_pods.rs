@@ -808,8 +808,13 @@ async fn a_crashing_container_restarts_with_growing_delays() {
             message(delay)
         );
     }
-    let status = agent.container_status(&pod, "main").await.unwrap();
-    assert!(status.restart_count >= 4, "{status:?}");
+    // /pods reports what the agent has seen; it may trail Docker by a sync, so wait for it.
+    let mut status = agent.container_status(&pod, "main").await.unwrap();
+    while status.restart_count < 4 {
+        assert!(Instant::now() < deadline, "restartCount stuck: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = agent.container_status(&pod, "main").await.unwrap();
+    }
     let last = status.last_state.and_then(|s| s.terminated);
     assert_eq!(last.map(|t| t.exit_code), Some(3));
 }
