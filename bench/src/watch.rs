@@ -80,6 +80,11 @@ impl PodTracker {
         lock(&self.state).pods.clone()
     }
 
+    /// The marks of pod `name`, if the watch has shown it.
+    pub fn marks(&self, name: &str) -> Option<Marks> {
+        lock(&self.state).pods.get(name).copied()
+    }
+
     /// Waits until `done` holds for the marks; `what` names the condition in the error.
     pub async fn wait_for(
         &self,

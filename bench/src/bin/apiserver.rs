@@ -45,6 +45,11 @@ struct Cli {
     /// No operation of a series starts after this many seconds.
     #[arg(long, default_value_t = 300)]
     time_limit_secs: u64,
+    /// Keep the controlplane's in-process scheduler and controllers running (by default they
+    /// are switched off, so only the API server is measured: with no nodes, the scheduler
+    /// would write an Unschedulable status for every pod).
+    #[arg(long)]
+    with_scheduler_and_controllers: bool,
     /// Extra flag for skiff-controlplane (repeat for several).
     #[arg(long = "controlplane-arg", allow_hyphen_values = true)]
     controlplane_args: Vec<String>,
@@ -141,6 +146,18 @@ async fn run(cli: Cli) -> Report {
         }
     }
 
+    let mut controlplane_args = cli.controlplane_args.clone();
+    if !cli.with_scheduler_and_controllers {
+        controlplane_args.extend(["--no-scheduler".to_string(), "--no-controllers".to_string()]);
+    }
+    report.param(
+        "skiff-controlplane flags besides --listen and the store's",
+        if controlplane_args.is_empty() {
+            "(none)".to_string()
+        } else {
+            controlplane_args.join(" ")
+        },
+    );
     for backend in &cli.backends {
         let store = match (backend, &etcd) {
             (Backend::Embedded, _) => Store::Embedded,
@@ -152,7 +169,7 @@ async fn run(cli: Cli) -> Report {
         };
         let label = format!("skiff {}", store.label());
         eprintln!("apiserver: {label}: create-then-get ({} pods)", plan.pods);
-        match skiff(&plan, &store, &cli.controlplane_args).await {
+        match skiff(&plan, &store, &controlplane_args).await {
             Ok((outcome, rss_kib)) => {
                 let summary = record(&mut report, &label, "create", &outcome);
                 if let Some(rss) = rss_kib {

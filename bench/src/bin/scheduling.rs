@@ -123,7 +123,7 @@ async fn run(cli: Cli) -> Report {
         let pods = cli.startup_pods.unwrap_or(if cli.quick { 10 } else { 50 });
         let concurrency = cli.startup_concurrency.max(1);
         report.param("startup: pods on one node", pods);
-        report.param("startup: creates in flight", concurrency);
+        report.param("startup: pods in flight (closed loop)", concurrency);
         eprintln!("scheduling: startup latency of {pods} pods");
         if let Err(err) = startup(&cli, pods, concurrency, timeout, &mut report).await {
             report.failure("startup", format!("{err:#}"));
@@ -234,65 +234,45 @@ async fn startup(
         .await
         .map_err(|err| with_log(err.into(), "skiff-agent", agent.daemon().log_tail()))?;
 
-    eprintln!("scheduling: {count} pods through the API");
+    // Closed loop, like the baseline: each of `concurrency` workers creates a pod and waits
+    // for the watch to show it Running before creating the next, so both sides have the same
+    // number of pods in flight and per-pod latencies compare.
+    eprintln!("scheduling: {count} pods through the API, {concurrency} in flight");
     let counted = Arc::new(bench_pods("startup", count, &image, bound_to)?);
-    let outcome: LoadOutcome<Instant> = {
-        let (api, counted) = (api.clone(), counted.clone());
+    let tracker = Arc::new(tracker);
+    let outcome: LoadOutcome<Duration> = {
+        let (api, counted, tracker) = (api.clone(), counted.clone(), tracker.clone());
         let config = LoadConfig::new(count, concurrency, timeout);
         load::run(config, move |i| {
-            let (api, counted) = (api.clone(), counted.clone());
+            let (api, counted, tracker) = (api.clone(), counted.clone(), tracker.clone());
             async move {
+                let name = counted[i].metadata.name.clone().unwrap_or_default();
                 let sent = Instant::now();
-                api.create(&counted[i]).await.map(|_| sent)
+                api.create(&counted[i])
+                    .await
+                    .map_err(|e| format!("create {name}: {e}"))?;
+                tracker
+                    .wait_for(&format!("{name} Running"), timeout, |marks| {
+                        marks.get(&name).is_some_and(|m| m.running.is_some())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let running = tracker
+                    .marks(&name)
+                    .and_then(|m| m.running)
+                    .ok_or_else(|| format!("{name}: Running mark vanished"))?;
+                Ok::<_, String>(running.saturating_duration_since(sent))
             }
         })
         .await
     };
     if let Some(problems) = outcome.problems() {
-        bail!("creating pods: {problems}");
-    }
-    let names: Vec<String> = counted
-        .iter()
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
-    let wanted = names.clone();
-    let waited = tracker
-        .wait_for(&format!("{count} pods Running"), timeout, move |marks| {
-            wanted
-                .iter()
-                .all(|n| marks.get(n).is_some_and(|m| m.running.is_some()))
-        })
-        .await;
-    if let Err(err) = waited {
-        let running = tracker
-            .snapshot()
-            .values()
-            .filter(|m| m.running.is_some())
-            .count();
         controlplane.daemon().check_running()?;
-        let err =
-            anyhow::Error::new(err).context(format!("{running} of {} pods Running", count + 1));
+        let err = anyhow::anyhow!("startup pods: {problems}");
         return Err(with_log(err, "skiff-agent", agent.daemon().log_tail()));
     }
-    let marks = tracker.snapshot();
-    let mut latencies = Samples::with_capacity(count);
-    let mut last_running = None;
-    for completed in &outcome.completed {
-        let running = names
-            .get(completed.index)
-            .and_then(|n| marks.get(n))
-            .and_then(|m| m.running);
-        if let Some(running) = running {
-            latencies.push(running - completed.value);
-            last_running = last_running.max(Some(running));
-        }
-    }
-    let first_sent = outcome.completed.iter().map(|c| c.value).min();
-    let skiff_elapsed = match (first_sent, last_running) {
-        (Some(first), Some(last)) => last - first,
-        _ => Duration::ZERO,
-    };
-    let skiff = latencies.summary(skiff_elapsed);
+    let latencies = Samples::from_values(outcome.completed.iter().map(|c| c.value).collect());
+    let skiff = latencies.summary(outcome.elapsed);
     let base = raw.latencies().summary(raw.elapsed);
     report.series("startup: skiff create → Running (watch)", skiff);
     report.series("startup: raw docker create + start", base);
