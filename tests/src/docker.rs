@@ -1,7 +1,7 @@
 //! Docker helpers for tests: find containers by skiff label and remove everything a test
 //! created, even when it fails.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
 use bollard::Docker;
@@ -12,6 +12,12 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 pub const NODE_LABEL: &str = "io.skiff.node";
 /// Label tests put on containers and networks they create directly: a per-test id.
 pub const TEST_LABEL: &str = "io.skiff.test";
+/// Label the agent puts on every container: the name of its pod.
+pub const POD_NAME_LABEL: &str = "io.skiff.pod.name";
+/// Label the agent puts on every container: its name in the pod spec (`POD` for the infra).
+pub const CONTAINER_NAME_LABEL: &str = "io.skiff.container.name";
+/// Label the agent puts on every container: how many times it restarted before this one.
+pub const RESTART_COUNT_LABEL: &str = "io.skiff.container.restart-count";
 
 /// Why a Docker helper failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +66,80 @@ pub async fn containers_with_label(
             action: format!("list containers labelled {key}={value}"),
             source,
         })
+}
+
+/// One container an agent created, as Docker lists it, with its skiff labels read out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SkiffContainer {
+    /// Docker id.
+    pub id: String,
+    /// The agent node that owns it (`io.skiff.node`).
+    pub node: String,
+    /// Its pod (`io.skiff.pod.name`).
+    pub pod: String,
+    /// Its container name (`io.skiff.container.name`, `POD` for the infra container).
+    pub container: String,
+    /// Restarts before this attempt (`io.skiff.container.restart-count`, 0 when missing).
+    pub restart_count: u32,
+    /// Docker state: `created`, `running`, `exited`, …
+    pub state: String,
+    /// The image as given at create time.
+    pub image: String,
+}
+
+impl SkiffContainer {
+    /// Reads the skiff labels of a container Docker listed; missing ones become empty.
+    pub fn from_summary(summary: ContainerSummary) -> Self {
+        let labels = summary.labels.unwrap_or_default();
+        let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
+        SkiffContainer {
+            id: summary.id.unwrap_or_default(),
+            node: label(NODE_LABEL),
+            pod: label(POD_NAME_LABEL),
+            container: label(CONTAINER_NAME_LABEL),
+            restart_count: label(RESTART_COUNT_LABEL).parse().unwrap_or(0),
+            state: summary.state.map(|s| s.to_string()).unwrap_or_default(),
+            image: summary.image.unwrap_or_default(),
+        }
+    }
+
+    /// Whether Docker says it is running.
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+}
+
+/// Every container (any state) the agents of `nodes` created. Panics when Docker cannot list
+/// containers: the test cannot go on without them.
+pub async fn skiff_containers(docker: &Docker, nodes: &[&str]) -> Vec<SkiffContainer> {
+    let mut all = Vec::new();
+    for node in nodes {
+        let listed = containers_with_label(docker, NODE_LABEL, node)
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+        all.extend(listed.into_iter().map(SkiffContainer::from_summary));
+    }
+    all
+}
+
+/// Ids of every container (infra included, any state) of pod `pod` of agent node `node`.
+pub async fn pod_container_ids(docker: &Docker, node: &str, pod: &str) -> BTreeSet<String> {
+    skiff_containers(docker, &[node])
+        .await
+        .into_iter()
+        .filter(|c| c.pod == pod)
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Ids of the running containers (infra included) of pod `pod` of agent node `node`.
+pub async fn running_pod_container_ids(docker: &Docker, node: &str, pod: &str) -> BTreeSet<String> {
+    skiff_containers(docker, &[node])
+        .await
+        .into_iter()
+        .filter(|c| c.pod == pod && c.is_running())
+        .map(|c| c.id)
+        .collect()
 }
 
 /// Whether the local engine has the image `reference`.
@@ -152,6 +232,28 @@ impl Drop for DockerCleanup {
     }
 }
 
+/// Removes a local image (tag) when dropped, so a test leaves no image behind; declare it
+/// before the guard of the containers using it, so they are gone first.
+#[derive(Debug)]
+pub struct RemoveImage(
+    /// The image reference to remove.
+    pub String,
+);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        // The image may be gone already (or never made it); nothing to report then.
+        let _ = Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+/// Runs `docker exec <container> <command…>`; its stdout on success.
+pub fn exec(container: &str, command: &[&str]) -> Result<String, DockerError> {
+    let mut args = vec!["exec", container];
+    args.extend_from_slice(command);
+    docker_cli(&args)
+}
+
 /// Run `docker <args>` and return its stdout split into words (ids).
 fn docker_ids(args: &[&str]) -> Result<Vec<String>, DockerError> {
     Ok(docker_cli(args)?
@@ -160,8 +262,8 @@ fn docker_ids(args: &[&str]) -> Result<Vec<String>, DockerError> {
         .collect())
 }
 
-/// Run `docker <args>`; its stdout on success.
-fn docker_cli(args: &[&str]) -> Result<String, DockerError> {
+/// Run `docker <args>`; its stdout on success, its stderr in the error otherwise.
+pub fn docker_cli(args: &[&str]) -> Result<String, DockerError> {
     let cli_error = |detail: String| DockerError::Cli {
         command: args.join(" "),
         detail,
@@ -182,6 +284,39 @@ fn docker_cli(args: &[&str]) -> Result<String, DockerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skiff_labels_are_read_out() {
+        let summary = ContainerSummary {
+            id: Some("abc".to_string()),
+            image: Some("busybox".to_string()),
+            state: Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+            labels: Some(HashMap::from([
+                (NODE_LABEL.to_string(), "n1".to_string()),
+                (POD_NAME_LABEL.to_string(), "web-n1".to_string()),
+                (CONTAINER_NAME_LABEL.to_string(), "POD".to_string()),
+                (RESTART_COUNT_LABEL.to_string(), "2".to_string()),
+            ])),
+            ..ContainerSummary::default()
+        };
+        let container = SkiffContainer::from_summary(summary);
+        assert_eq!(
+            container,
+            SkiffContainer {
+                id: "abc".to_string(),
+                node: "n1".to_string(),
+                pod: "web-n1".to_string(),
+                container: "POD".to_string(),
+                restart_count: 2,
+                state: "running".to_string(),
+                image: "busybox".to_string(),
+            }
+        );
+        assert!(container.is_running());
+        let bare = SkiffContainer::from_summary(ContainerSummary::default());
+        assert_eq!(bare, SkiffContainer::default());
+        assert!(!bare.is_running());
+    }
 
     #[test]
     fn selectors_name_our_labels() {

@@ -1,6 +1,7 @@
 //! Running `kubectl` against a test controlplane without touching the user's configuration.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// Run `kubectl --server <server> <args…>` and return its output.
@@ -44,11 +45,11 @@ fn server_url(server: &str) -> String {
     }
 }
 
-/// Start kubectl with a private kubeconfig and cache, feed `stdin`, collect the output.
-fn run(server: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let home = tempfile::tempdir()
-        .unwrap_or_else(|err| panic!("cannot create a temporary directory for kubectl: {err}"));
-    let kubeconfig = home.path().join("kubeconfig");
+/// A `kubectl --server <server> <args…>` command whose kubeconfig (empty) and discovery cache
+/// live in `home`, for running kubectl in the background (e.g. `get -w` under a
+/// [`crate::ChildGuard`]). Panics when the empty kubeconfig cannot be written.
+pub fn kubectl_command(server: &str, home: &Path, args: &[&str]) -> Command {
+    let kubeconfig = home.join("kubeconfig");
     std::fs::write(&kubeconfig, "")
         .unwrap_or_else(|err| panic!("cannot write an empty kubeconfig: {err}"));
     let mut command = Command::new("kubectl");
@@ -56,9 +57,18 @@ fn run(server: &str, args: &[&str], stdin: Option<&str>) -> Output {
         .arg("--server")
         .arg(server_url(server))
         .arg("--cache-dir")
-        .arg(home.path().join("cache"))
+        .arg(home.join("cache"))
         .args(args)
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", &kubeconfig);
+    command
+}
+
+/// Start kubectl with a private kubeconfig and cache, feed `stdin`, collect the output.
+fn run(server: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let home = tempfile::tempdir()
+        .unwrap_or_else(|err| panic!("cannot create a temporary directory for kubectl: {err}"));
+    let mut command = kubectl_command(server, home.path(), args);
+    command
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -8,20 +8,15 @@
 //! Needs Docker, kubectl and `SKIFF_TEST_IMAGE` (scripts/test prepares them and builds the
 //! binaries).
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::ContainerSummaryStateEnum;
-use skiff_api::client::Client;
-use skiff_api::types::{List, Node, Pod, Time};
-use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label};
+use skiff_api::types::{Node, Pod, Time};
+use skiff_e2e::docker::{connect, pod_container_ids, running_pod_container_ids};
+use skiff_e2e::pods::is_running;
 use skiff_e2e::{
-    ChildGuard, DockerCleanup, env, free_port, kubectl, kubectl_ok, kubectl_stdin, unique_name,
-    wait,
+    Agent, AgentDirs, AgentOptions, Controlplane, ControlplaneOptions, env, kubectl, kubectl_ok,
+    kubectl_stdin, unique_name, wait,
 };
-use tempfile::TempDir;
 
 /// How long a pod may take to start or go (the image is local, so this is generous).
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,189 +25,31 @@ const POLL: Duration = Duration::from_millis(200);
 /// The annotation that marks mirror pods.
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
-/// A controlplane process on its own port and data directory.
-struct Controlplane {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>`.
-    url: String,
-    /// Its port, kept across restarts.
-    port: u16,
-    /// Its data directory, kept across restarts.
-    data: PathBuf,
+/// Starts a controlplane on a free port and its own data directory, and waits until it
+/// answers `/healthz`.
+async fn start_controlplane() -> Controlplane {
+    ControlplaneOptions::new()
+        .health_path("/healthz")
+        .timeout(TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
-impl Controlplane {
-    /// Starts a controlplane storing into `data` and waits until it answers.
-    async fn start(data: &Path, port: u16) -> Controlplane {
-        let listen = format!("127.0.0.1:{port}");
-        let args = [
-            "--listen",
-            &listen,
-            "--data-dir",
-            data.to_str().expect("UTF-8 temp path"),
-        ];
-        let child = ChildGuard::spawn_bin("skiff-controlplane", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-controlplane");
-        let url = format!("http://{listen}");
-        let healthz = format!("{url}/healthz");
-        let up = wait::until(TIMEOUT, POLL, || async {
-            reqwest::get(&healthz)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        if let Err(err) = up {
-            panic!(
-                "controlplane not healthy: {err}\nlog:\n{}",
-                child.log_tail()
-            );
-        }
-        Controlplane {
-            child,
-            url,
-            port,
-            data: data.to_path_buf(),
-        }
-    }
-
-    /// A typed client.
-    fn client(&self) -> Client {
-        Client::new(&self.url).expect("controlplane URL")
-    }
-
-    /// Stops the process (SIGTERM, then SIGKILL).
-    fn stop(&mut self) {
-        self.child.stop().expect("stop the controlplane");
-    }
-
-    /// Starts it again on the same port and data directory.
-    async fn restart(&mut self) {
-        self.stop();
-        *self = Controlplane::start(&self.data.clone(), self.port).await;
-    }
-}
-
-/// An agent process with its own node name, manifest and data directories.
-struct Agent {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>` of the agent's API.
-    base: String,
-    /// The node name.
-    node: String,
-    /// The controlplane URL it follows.
-    controlplane: String,
-    /// The manifest directory.
-    manifests: PathBuf,
-    /// The data directory (checkpoints).
-    data: PathBuf,
-}
-
-impl Agent {
-    /// Starts an agent for `node` in `dir` following `controlplane`, and waits until its API
-    /// answers.
-    async fn start(node: &str, dir: &Path, controlplane: &str) -> Agent {
-        let manifests = dir.join("manifests");
-        let data = dir.join("data");
-        std::fs::create_dir_all(&manifests).expect("create the manifest directory");
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let image = env::test_image();
-        let args = [
-            "--controlplane",
-            controlplane,
-            "--manifest-dir",
-            manifests.to_str().expect("UTF-8 temp path"),
-            "--data-dir",
-            data.to_str().expect("UTF-8 temp path"),
-            "--node-name",
-            node,
-            "--listen",
-            &listen,
-            "--pod-infra-image",
-            &image,
-            "--pod-infra-command",
-            "sleep 2147483647",
-            "--rescan-interval",
-            "1s",
-            "--resync-interval",
-            "1s",
-            "--node-status-interval",
-            "1s",
-        ];
-        let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-agent");
-        let base = format!("http://{listen}");
-        let healthz = format!("{base}/healthz");
-        let up = wait::until(TIMEOUT, POLL, || async {
-            reqwest::get(&healthz)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        if let Err(err) = up {
-            panic!("agent not healthy: {err}\nlog:\n{}", child.log_tail());
-        }
-        Agent {
-            child,
-            base,
-            node: node.to_owned(),
-            controlplane: controlplane.to_owned(),
-            manifests,
-            data,
-        }
-    }
-
-    /// Kills the agent (SIGKILL: no cleanup at all) and starts it again with the same
-    /// directories; returns once its API answers.
-    async fn kill_and_restart(&mut self) {
-        self.child.kill().expect("kill the agent");
-        let dir = self.data.parent().expect("agent dir").to_path_buf();
-        let node = self.node.clone();
-        let controlplane = self.controlplane.clone();
-        *self = Agent::start(&node, &dir, &controlplane).await;
-        assert_eq!(self.data, dir.join("data"));
-    }
-
-    /// Every pod the agent reports.
-    async fn pods(&self) -> Result<Vec<Pod>, String> {
-        let response = reqwest::get(format!("{}/pods", self.base))
-            .await
-            .map_err(|err| err.to_string())?;
-        let list: List<Pod> = response.json().await.map_err(|err| err.to_string())?;
-        Ok(list.items)
-    }
-
-    /// Waits until the agent runs pod `name` with every container running.
-    async fn wait_running(&self, name: &str) -> Pod {
-        let result = wait::until(TIMEOUT, POLL, || async {
-            let pod = self
-                .pods()
-                .await?
-                .into_iter()
-                .find(|pod| pod.metadata.name.as_deref() == Some(name))
-                .ok_or_else(|| format!("{name} not listed by the agent"))?;
-            if is_running(&pod) {
-                Ok(pod)
-            } else {
-                Err(format!("{name}: {:?}", pod.status))
-            }
-        })
-        .await;
-        result.unwrap_or_else(|err| panic!("{err}\nagent log:\n{}", self.child.log_tail()))
-    }
-}
-
-/// Phase Running with every container running.
-fn is_running(pod: &Pod) -> bool {
-    let status = pod.status.clone().unwrap_or_default();
-    status.phase.as_deref() == Some("Running")
-        && !status.container_statuses.is_empty()
-        && status
-            .container_statuses
-            .iter()
-            .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+/// Starts an agent for `node` over `dirs` following `controlplane`, and waits until its API
+/// answers.
+async fn start_agent(node: &str, dirs: &AgentDirs, controlplane: &str) -> Agent {
+    AgentOptions::new(node)
+        .dirs(dirs)
+        .controlplane(controlplane)
+        .manifest_dir()
+        .rescan_interval("1s")
+        .resync_interval("1s")
+        .node_status_interval("1s")
+        .timeout(TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
 /// A pod manifest `name` running the test image, scheduled by the controlplane.
@@ -223,84 +60,17 @@ fn pod_manifest(name: &str) -> String {
     )
 }
 
-/// Ids of the running containers (infra included) of pod `pod` of node `node`.
-async fn running_ids(docker: &Docker, node: &str, pod: &str) -> BTreeSet<String> {
-    containers_with_label(docker, NODE_LABEL, node)
-        .await
-        .expect("list the node's containers")
-        .into_iter()
-        .filter(|c| {
-            c.state == Some(ContainerSummaryStateEnum::RUNNING)
-                && c.labels
-                    .as_ref()
-                    .and_then(|labels| labels.get("io.skiff.pod.name"))
-                    .is_some_and(|name| name == pod)
-        })
-        .filter_map(|c| c.id)
-        .collect()
-}
-
-/// Ids of every container (any state) of pod `pod` of node `node`.
-async fn all_ids(docker: &Docker, node: &str, pod: &str) -> BTreeSet<String> {
-    containers_with_label(docker, NODE_LABEL, node)
-        .await
-        .expect("list the node's containers")
-        .into_iter()
-        .filter(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|labels| labels.get("io.skiff.pod.name"))
-                .is_some_and(|name| name == pod)
-        })
-        .filter_map(|c| c.id)
-        .collect()
-}
-
-/// Waits until the node is registered with Ready=True.
-async fn wait_node_ready(cp: &Controlplane, node: &str) -> Node {
-    let client = cp.client();
-    let result = wait::until(TIMEOUT, POLL, || async {
-        let node = client
-            .api::<Node>(None)
-            .get(node)
-            .await
-            .map_err(|e| e.to_string())?;
-        let ready = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .map(|c| c.status.clone());
-        if ready.as_deref() == Some("True") {
-            Ok(node)
-        } else {
-            Err(format!("Ready = {ready:?}"))
-        }
-    })
-    .await;
-    result.unwrap_or_else(|err| {
-        panic!(
-            "node {node} not Ready: {err}\ncontrolplane log:\n{}",
-            cp.child.log_tail()
-        )
-    })
-}
-
 /// Waits until the controlplane holds pod `name` Running (as reported by the agent).
 async fn wait_reported_running(cp: &Controlplane, agent: &Agent, name: &str) -> Pod {
-    let client = cp.client();
-    let result = wait::until(TIMEOUT, POLL, || async {
-        let pod = client
-            .api::<Pod>(Some("default"))
-            .get(name)
-            .await
-            .map_err(|e| e.to_string())?;
-        if is_running(&pod) {
-            Ok(pod)
-        } else {
-            Err(format!("{:?}", pod.status))
-        }
-    })
-    .await;
+    let result = cp
+        .wait_pod(name, TIMEOUT, |pod| {
+            if is_running(pod) {
+                Ok(pod.clone())
+            } else {
+                Err(format!("{:?}", pod.status))
+            }
+        })
+        .await;
     result.unwrap_or_else(|err| {
         panic!(
             "{name} not reported Running: {err}\nagent log:\n{}",
@@ -313,13 +83,11 @@ async fn wait_reported_running(cp: &Controlplane, agent: &Agent, name: &str) -> 
 async fn pods_survive_a_controlplane_outage_and_an_agent_restart() {
     let docker = connect().unwrap();
     let node = unique_name("cp-outage");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let dir = TempDir::new().unwrap();
-    let mut cp = Controlplane::start(&dir.path().join("controlplane"), free_port()).await;
-    let mut agent = Agent::start(&node, &dir.path().join("agent"), &cp.url).await;
+    let mut cp = start_controlplane().await;
+    let mut agent = start_agent(&node, &AgentDirs::new(), &cp.url).await;
 
     // Registration: labels, capacity, addresses, runtime version.
-    let registered = wait_node_ready(&cp, &node).await;
+    let registered = cp.wait_node_ready(&node, "True", TIMEOUT).await;
     assert_eq!(
         registered.metadata.labels.get("kubernetes.io/hostname"),
         Some(&node)
@@ -357,7 +125,7 @@ async fn pods_survive_a_controlplane_outage_and_an_agent_restart() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    agent.wait_running("web").await;
+    agent.wait_running("web", TIMEOUT).await;
     let reported = wait_reported_running(&cp, &agent, "web").await;
     assert_eq!(reported.spec.node_name.as_deref(), Some(node.as_str()));
     let yaml = kubectl_ok(&cp.url, &["get", "pod", "web", "-o", "yaml"]);
@@ -370,13 +138,15 @@ async fn pods_survive_a_controlplane_outage_and_an_agent_restart() {
     ] {
         assert!(yaml.contains(needle), "{needle:?} missing in:\n{yaml}");
     }
-    let web_ids = running_ids(&docker, &node, "web").await;
+    let web_ids = running_pod_container_ids(&docker, &node, "web").await;
     assert_eq!(web_ids.len(), 2, "infra + main: {web_ids:?}");
 
     // The controlplane goes away; the agent is killed and restarted while it is down.
     cp.stop();
-    agent.kill_and_restart().await;
-    agent.wait_running("web").await;
+    // SIGKILL: the agent gets no chance to clean up; then it starts over its directories.
+    agent.child.kill().unwrap();
+    agent.restart().await;
+    agent.wait_running("web", TIMEOUT).await;
     agent
         .child
         .wait_for_log_line("checkpointed controlplane pods", TIMEOUT)
@@ -385,8 +155,11 @@ async fn pods_survive_a_controlplane_outage_and_an_agent_restart() {
     // Several resyncs later nothing was restarted or replaced.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(running_ids(&docker, &node, "web").await, web_ids);
-        assert_eq!(all_ids(&docker, &node, "web").await, web_ids);
+        assert_eq!(
+            running_pod_container_ids(&docker, &node, "web").await,
+            web_ids
+        );
+        assert_eq!(pod_container_ids(&docker, &node, "web").await, web_ids);
     }
 
     // The controlplane comes back with its data: the agent reconnects, heartbeats again and
@@ -426,45 +199,32 @@ async fn pods_survive_a_controlplane_outage_and_an_agent_restart() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    agent.wait_running("api").await;
+    agent.wait_running("api", TIMEOUT).await;
     wait_reported_running(&cp, &agent, "api").await;
     assert_eq!(
-        all_ids(&docker, &node, "web").await,
+        pod_container_ids(&docker, &node, "web").await,
         web_ids,
         "web was restarted"
     );
 
     // A delete through the API removes the pod from the node.
     kubectl_ok(&cp.url, &["delete", "pod", "web"]);
-    let gone = wait::until(TIMEOUT, POLL, || async {
-        all_ids(&docker, &node, "web").await.is_empty()
-    })
-    .await;
-    assert!(
-        gone.is_ok(),
-        "web not removed\nagent log:\n{}",
-        agent.child.log_tail()
-    );
-    agent.wait_running("api").await;
+    agent
+        .wait_containers_gone(&docker, Some("web"), TIMEOUT)
+        .await;
+    agent.wait_running("api", TIMEOUT).await;
 }
 
 #[tokio::test]
 async fn a_static_pod_shows_up_as_a_mirror_pod() {
     let docker = connect().unwrap();
     let node = unique_name("cp-mirror");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let dir = TempDir::new().unwrap();
-    let cp = Controlplane::start(&dir.path().join("controlplane"), free_port()).await;
-    let agent_dir = dir.path().join("agent");
-    std::fs::create_dir_all(agent_dir.join("manifests")).unwrap();
-    std::fs::write(
-        agent_dir.join("manifests").join("static.yaml"),
-        pod_manifest("static"),
-    )
-    .unwrap();
-    let agent = Agent::start(&node, &agent_dir, &cp.url).await;
+    let cp = start_controlplane().await;
+    let dirs = AgentDirs::new();
+    std::fs::write(dirs.manifests().join("static.yaml"), pod_manifest("static")).unwrap();
+    let agent = start_agent(&node, &dirs, &cp.url).await;
     let name = format!("static-{node}");
-    agent.wait_running(&name).await;
+    agent.wait_running(&name, TIMEOUT).await;
 
     // kubectl lists it, bound to this node, marked as a mirror, with the agent's status.
     let mirror = wait_reported_running(&cp, &agent, &name).await;
@@ -482,7 +242,7 @@ async fn a_static_pod_shows_up_as_a_mirror_pod() {
     assert!(listed.contains(&format!("pod/{name}")), "{listed}");
 
     // It runs once: the mirror in the node's manifests is not a second pod.
-    let ids = running_ids(&docker, &node, &name).await;
+    let ids = running_pod_container_ids(&docker, &node, &name).await;
     assert_eq!(ids.len(), 2, "infra + main: {ids:?}");
     let copies = agent
         .pods()
@@ -496,35 +256,30 @@ async fn a_static_pod_shows_up_as_a_mirror_pod() {
     // Deleted by someone: it comes back (with its status), and the pod was not touched.
     let old_uid = mirror.metadata.uid.clone();
     kubectl_ok(&cp.url, &["delete", "pod", &name]);
-    let client = cp.client();
-    let back = wait::until(TIMEOUT, POLL, || async {
-        let pod = client
-            .api::<Pod>(Some("default"))
-            .get(&name)
-            .await
-            .map_err(|e| e.to_string())?;
-        if pod.metadata.uid != old_uid && is_running(&pod) {
-            Ok(pod)
-        } else {
-            Err(format!(
-                "uid {:?}, status {:?}",
-                pod.metadata.uid, pod.status
-            ))
-        }
-    })
-    .await;
+    let back = cp
+        .wait_pod(&name, TIMEOUT, |pod| {
+            if pod.metadata.uid != old_uid && is_running(pod) {
+                Ok(pod.clone())
+            } else {
+                Err(format!(
+                    "uid {:?}, status {:?}",
+                    pod.metadata.uid, pod.status
+                ))
+            }
+        })
+        .await;
     assert!(
         back.is_ok(),
         "{back:?}\nagent log:\n{}",
         agent.child.log_tail()
     );
-    assert_eq!(all_ids(&docker, &node, &name).await, ids);
+    assert_eq!(pod_container_ids(&docker, &node, &name).await, ids);
 
     // The file goes: the pod and its mirror go.
-    std::fs::remove_file(agent.manifests.join("static.yaml")).unwrap();
+    std::fs::remove_file(agent.manifests().join("static.yaml")).unwrap();
     let gone = wait::until(TIMEOUT, POLL, || async {
         let output = kubectl(&cp.url, &["get", "pod", &name, "-o", "name"]);
-        !output.status.success() && all_ids(&docker, &node, &name).await.is_empty()
+        !output.status.success() && pod_container_ids(&docker, &node, &name).await.is_empty()
     })
     .await;
     assert!(

@@ -5,16 +5,13 @@
 //!
 //! Needs Docker and `SKIFF_TEST_IMAGE` (scripts/test prepares both and builds the binaries).
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::ContainerSummaryStateEnum;
-use skiff_api::types::{List, Pod};
-use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label};
-use skiff_e2e::{ChildGuard, DockerCleanup, Signal, env, free_port, unique_name, wait};
-use tempfile::TempDir;
+use skiff_e2e::agent::write_via_rename;
+use skiff_e2e::docker::{connect, pod_container_ids, running_pod_container_ids};
+use skiff_e2e::{Agent, AgentDirs, AgentOptions, ChildGuard, Signal, env, unique_name, wait};
 
 /// How long a pod may take to start (image present locally, so this is generous).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,140 +20,52 @@ const POLL: Duration = Duration::from_millis(200);
 /// The log message of a skipped manifest file.
 const SKIPPED: &str = "skipping invalid manifest file";
 
-/// One running agent with its own node name, manifest and data directories.
-struct Agent {
-    /// The agent process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>`.
-    base: String,
-    /// Its unique node name.
-    node: String,
-    /// The manifest directory.
-    manifests: PathBuf,
-    /// Holds the manifest and data directories.
-    _dirs: TempDir,
+/// Starts an agent for `node` after `prepare` has filled its manifest directory, without
+/// waiting for its API.
+fn start_agent(node: &str, prepare: impl FnOnce(&Path)) -> Agent {
+    let dirs = AgentDirs::new();
+    prepare(dirs.manifests());
+    AgentOptions::new(node)
+        .dirs(&dirs)
+        .manifest_dir()
+        .rescan_interval("1s")
+        .resync_interval("1s")
+        .poll(POLL)
+        .spawn()
 }
 
-impl Agent {
-    /// Starts an agent for `node` after `prepare` has filled the manifest directory.
-    fn start(node: &str, prepare: impl FnOnce(&Path)) -> Agent {
-        let dirs = tempfile::tempdir().expect("create a temporary directory");
-        let manifests = dirs.path().join("manifests");
-        std::fs::create_dir(&manifests).expect("create the manifest directory");
-        prepare(&manifests);
-        let (child, base) = spawn_agent(node, &manifests, &dirs.path().join("data"), free_port());
-        Agent {
-            child,
-            base,
-            node: node.to_owned(),
-            manifests,
-            _dirs: dirs,
+/// Waits until pod `name` is neither listed by the agent nor has containers.
+async fn wait_gone(agent: &Agent, docker: &Docker, name: &str) {
+    let result = wait::until(START_TIMEOUT, POLL, || async {
+        let listed = agent
+            .pods()
+            .await?
+            .iter()
+            .any(|pod| pod.metadata.name.as_deref() == Some(name));
+        let containers = pod_container_ids(docker, &agent.node, name).await;
+        if listed || !containers.is_empty() {
+            Err(format!("listed: {listed}, containers: {containers:?}"))
+        } else {
+            Ok(())
         }
-    }
-
-    /// The static pod name of `name` on this node.
-    fn pod_name(&self, name: &str) -> String {
-        format!("{name}-{}", self.node)
-    }
-
-    /// Every pod the agent reports, by name.
-    async fn pods(&self) -> Result<Vec<Pod>, String> {
-        let response = reqwest::get(format!("{}/pods", self.base))
-            .await
-            .map_err(|err| err.to_string())?;
-        let list: List<Pod> = response.json().await.map_err(|err| err.to_string())?;
-        Ok(list.items)
-    }
-
-    /// Waits until pod `name` (full name) runs with every container running; returns it.
-    async fn wait_running(&self, name: &str) -> Pod {
-        let result = wait::until(START_TIMEOUT, POLL, || async {
-            let pods = self.pods().await?;
-            let pod = pods
-                .into_iter()
-                .find(|pod| pod.metadata.name.as_deref() == Some(name))
-                .ok_or_else(|| format!("{name} not listed"))?;
-            let status = pod.status.clone().unwrap_or_default();
-            let all_running = !status.container_statuses.is_empty()
-                && status.container_statuses.iter().all(|container| {
-                    container
-                        .state
-                        .as_ref()
-                        .is_some_and(|state| state.running.is_some())
-                });
-            if status.phase.as_deref() == Some("Running") && all_running {
-                Ok(pod)
-            } else {
-                Err(format!("{name}: {status:?}"))
-            }
-        })
-        .await;
-        match result {
-            Ok(pod) => pod,
-            Err(err) => panic!("{err}\nagent log:\n{}", self.child.log_tail()),
-        }
-    }
-
-    /// Waits until pod `name` is neither listed nor has containers.
-    async fn wait_gone(&self, docker: &Docker, name: &str) {
-        let result = wait::until(START_TIMEOUT, POLL, || async {
-            let listed = self
-                .pods()
-                .await?
-                .iter()
-                .any(|pod| pod.metadata.name.as_deref() == Some(name));
-            let containers = pod_container_ids(docker, &self.node, name).await;
-            if listed || !containers.is_empty() {
-                Err(format!("listed: {listed}, containers: {containers:?}"))
-            } else {
-                Ok(())
-            }
-        })
-        .await;
-        if let Err(err) = result {
-            panic!(
-                "{name} not removed: {err}\nagent log:\n{}",
-                self.child.log_tail()
-            );
-        }
-    }
-
-    /// Lines of the agent log containing every one of `patterns`.
-    fn log_lines_with(&self, patterns: &[&str]) -> Vec<String> {
-        self.child
-            .log()
-            .lines()
-            .filter(|line| patterns.iter().all(|pattern| line.contains(pattern)))
-            .map(str::to_owned)
-            .collect()
+    })
+    .await;
+    if let Err(err) = result {
+        panic!(
+            "{name} not removed: {err}\nagent log:\n{}",
+            agent.child.log_tail()
+        );
     }
 }
 
-/// Starts `skiff-agent` for `node`; returns the guard and its API base URL once it is healthy.
-fn spawn_agent(node: &str, manifests: &Path, data: &Path, port: u16) -> (ChildGuard, String) {
-    let image = env::test_image();
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "--manifest-dir",
-        manifests.to_str().expect("UTF-8 temp path"),
-        "--data-dir",
-        data.to_str().expect("UTF-8 temp path"),
-        "--node-name",
-        node,
-        "--listen",
-        &listen,
-        "--pod-infra-image",
-        &image,
-        "--pod-infra-command",
-        "sleep 2147483647",
-        "--rescan-interval",
-        "1s",
-        "--resync-interval",
-        "1s",
-    ];
-    let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
-        .expect("start skiff-agent");
-    (child, format!("http://{listen}"))
+/// Lines of the process log containing every one of `patterns`.
+fn log_lines_with(child: &ChildGuard, patterns: &[&str]) -> Vec<String> {
+    child
+        .log()
+        .lines()
+        .filter(|line| patterns.iter().all(|pattern| line.contains(pattern)))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A pod manifest named `name` running the test image.
@@ -176,63 +85,20 @@ fn broken_manifest() -> String {
     )
 }
 
-/// Writes `content` the way editors do: to a temporary dotfile, then renamed into place.
-fn write_via_rename(dir: &Path, name: &str, content: &str) {
-    let temp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&temp, content).expect("write the temporary manifest");
-    std::fs::rename(&temp, dir.join(name)).expect("rename the manifest into place");
-}
-
-/// Ids of every container (infra included) of pod `pod` of agent node `node`.
-async fn pod_container_ids(docker: &Docker, node: &str, pod: &str) -> BTreeSet<String> {
-    containers_with_label(docker, NODE_LABEL, node)
-        .await
-        .expect("list the node's containers")
-        .into_iter()
-        .filter(|container| {
-            container
-                .labels
-                .as_ref()
-                .and_then(|labels| labels.get("io.skiff.pod.name"))
-                .is_some_and(|name| name == pod)
-        })
-        .filter_map(|container| container.id)
-        .collect()
-}
-
-/// Ids of the running containers of pod `pod` of node `node`.
-async fn running_container_ids(docker: &Docker, node: &str, pod: &str) -> BTreeSet<String> {
-    containers_with_label(docker, NODE_LABEL, node)
-        .await
-        .expect("list the node's containers")
-        .into_iter()
-        .filter(|container| {
-            container.state == Some(ContainerSummaryStateEnum::RUNNING)
-                && container
-                    .labels
-                    .as_ref()
-                    .and_then(|labels| labels.get("io.skiff.pod.name"))
-                    .is_some_and(|name| name == pod)
-        })
-        .filter_map(|container| container.id)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_broken_file_is_one_log_line_and_spares_other_pods_until_fixed_or_removed() {
     let docker = connect().unwrap();
     let node = unique_name("md-bad");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let agent = Agent::start(&node, |dir| {
+    let agent = start_agent(&node, |dir| {
         std::fs::write(dir.join("keep.yaml"), pod_manifest("keep")).unwrap();
     });
     let keep = agent.pod_name("keep");
-    agent.wait_running(&keep).await;
+    agent.wait_running(&keep, START_TIMEOUT).await;
     let keep_ids = pod_container_ids(&docker, &node, &keep).await;
     assert_eq!(keep_ids.len(), 2, "infra + main: {keep_ids:?}");
 
     // A file with three errors: one log line naming the file and all three.
-    let bad_path = agent.manifests.join("bad.yaml");
+    let bad_path = agent.manifests().join("bad.yaml");
     std::fs::write(&bad_path, broken_manifest()).unwrap();
     let line = agent
         .child
@@ -252,46 +118,53 @@ async fn a_broken_file_is_one_log_line_and_spares_other_pods_until_fixed_or_remo
     }
 
     // Later scans (a new file, the 1 s rescans) do not log it again.
-    write_via_rename(&agent.manifests, "later.yaml", &pod_manifest("later"));
-    agent.wait_running(&agent.pod_name("later")).await;
-    let bad_lines = agent.log_lines_with(&[&bad_path.display().to_string()]);
+    write_via_rename(agent.manifests(), "later.yaml", &pod_manifest("later"));
+    agent
+        .wait_running(&agent.pod_name("later"), START_TIMEOUT)
+        .await;
+    let bad_lines = log_lines_with(&agent.child, &[&bad_path.display().to_string()]);
     assert_eq!(bad_lines.len(), 1, "{bad_lines:#?}");
-    assert_eq!(agent.log_lines_with(&[SKIPPED]).len(), 1);
+    assert_eq!(log_lines_with(&agent.child, &[SKIPPED]).len(), 1);
 
     // The other pod was never touched.
     assert_eq!(pod_container_ids(&docker, &node, &keep).await, keep_ids);
-    assert_eq!(running_container_ids(&docker, &node, &keep).await, keep_ids);
+    assert_eq!(
+        running_pod_container_ids(&docker, &node, &keep).await,
+        keep_ids
+    );
 
     // Fixing the file brings its pod up.
-    write_via_rename(&agent.manifests, "bad.yaml", &pod_manifest("fixed"));
+    write_via_rename(agent.manifests(), "bad.yaml", &pod_manifest("fixed"));
     let fixed = agent.pod_name("fixed");
-    agent.wait_running(&fixed).await;
+    agent.wait_running(&fixed, START_TIMEOUT).await;
     assert_eq!(pod_container_ids(&docker, &node, &keep).await, keep_ids);
 
     // Deleting the file removes its pod and its containers.
     std::fs::remove_file(&bad_path).unwrap();
-    agent.wait_gone(&docker, &fixed).await;
-    assert_eq!(running_container_ids(&docker, &node, &keep).await, keep_ids);
+    wait_gone(&agent, &docker, &fixed).await;
+    assert_eq!(
+        running_pod_container_ids(&docker, &node, &keep).await,
+        keep_ids
+    );
 }
 
 #[tokio::test]
 async fn renamed_files_are_picked_up_and_sigterm_leaves_pods_running() {
     let docker = connect().unwrap();
     let node = unique_name("md-rename");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let agent = Agent::start(&node, |_| {});
+    let agent = start_agent(&node, |_| {});
     wait::until(Duration::from_secs(20), POLL, || agent.pods())
         .await
         .unwrap_or_else(|err| panic!("agent API not up: {err}\n{}", agent.child.log_tail()));
 
     // Editors write a temporary dotfile and rename it into place.
-    write_via_rename(&agent.manifests, "web.yaml", &pod_manifest("web"));
+    write_via_rename(agent.manifests(), "web.yaml", &pod_manifest("web"));
     let web = agent.pod_name("web");
-    agent.wait_running(&web).await;
-    let ids = running_container_ids(&docker, &node, &web).await;
+    agent.wait_running(&web, START_TIMEOUT).await;
+    let ids = running_pod_container_ids(&docker, &node, &web).await;
     assert_eq!(ids.len(), 2, "{ids:?}");
     // The temporary dotfile itself was never read as a manifest.
-    assert!(agent.log_lines_with(&[".web.yaml.tmp"]).is_empty());
+    assert!(log_lines_with(&agent.child, &[".web.yaml.tmp"]).is_empty());
 
     // SIGTERM: exit 0, containers keep running.
     agent.child.signal(Signal::Term).unwrap();
@@ -305,5 +178,5 @@ async fn renamed_files_are_picked_up_and_sigterm_leaves_pods_running() {
         "exit {status}\n{}",
         agent.child.log_tail()
     );
-    assert_eq!(running_container_ids(&docker, &node, &web).await, ids);
+    assert_eq!(running_pod_container_ids(&docker, &node, &web).await, ids);
 }

@@ -8,248 +8,88 @@
 //! (scripts/test prepares all of them and builds the binaries).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use skiff_api::types::{ContainerStatus, List, Pod};
-use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label, image_exists};
-use skiff_e2e::{ChildGuard, DockerCleanup, Signal, env, free_port, unique_name, wait};
-use tempfile::TempDir;
+use skiff_api::types::ContainerStatus;
+use skiff_e2e::docker::{
+    RemoveImage, SkiffContainer, connect, docker_cli, image_exists, skiff_containers,
+};
+use skiff_e2e::pods::{container_running, container_status, waiting_message, waiting_reason};
+use skiff_e2e::{Agent, AgentDirs, AgentOptions, Signal, env, unique_name, wait};
 
 /// How long a pod may take to start from a local image.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The directories an agent keeps across restarts.
-struct AgentDirs {
-    /// Holds both directories.
-    _root: TempDir,
-    /// The manifest directory.
-    manifests: PathBuf,
-    /// The data directory.
-    data: PathBuf,
+/// Starts an agent for `node` over `dirs` with `extra` flags and waits until it answers.
+async fn start_agent(node: &str, dirs: &AgentDirs, extra: &[&str]) -> Agent {
+    AgentOptions::new(node)
+        .dirs(dirs)
+        .manifest_dir()
+        .rescan_interval("1s")
+        .resync_interval("500ms")
+        .args(extra)
+        .timeout(Duration::from_secs(30))
+        .poll(POLL)
+        .start()
+        .await
 }
 
-impl AgentDirs {
-    fn new() -> Self {
-        let root = tempfile::tempdir().expect("create a temporary directory");
-        let manifests = root.path().join("manifests");
-        let data = root.path().join("data");
-        std::fs::create_dir(&manifests).expect("create the manifest directory");
-        AgentDirs {
-            _root: root,
-            manifests,
-            data,
-        }
-    }
-
-    /// Writes manifest `file` the way editors do: a dotfile renamed into place.
-    fn write(&self, file: &str, content: &str) {
-        let temp = self.manifests.join(format!(".{file}.tmp"));
-        std::fs::write(&temp, content).expect("write a manifest");
-        std::fs::rename(&temp, self.manifests.join(file)).expect("rename a manifest into place");
-    }
-
-    fn remove(&self, file: &str) {
-        std::fs::remove_file(self.manifests.join(file)).expect("remove a manifest");
-    }
+/// Starts an agent for `node` whose only static pod `name` runs `command` (a YAML flow
+/// sequence) from `image`, with crash-loop and image-pull back-off starting at `base` and
+/// doubling up to `max`.
+async fn start_with_backoff(
+    node: &str,
+    name: &str,
+    image: &str,
+    command: &str,
+    base: &str,
+    max: &str,
+) -> Agent {
+    let dirs = AgentDirs::new();
+    let containers = container("main", image, "IfNotPresent", command);
+    dirs.write(&format!("{name}.yaml"), &manifest(name, "", &containers));
+    let backoff = [
+        "--crashloop-backoff-base",
+        base,
+        "--crashloop-backoff-max",
+        max,
+    ];
+    start_agent(node, &dirs, &backoff).await
 }
 
-/// One running agent.
-struct Agent {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>`.
-    base: String,
-    /// Its node name.
-    node: String,
-}
-
-impl Agent {
-    /// Starts an agent for `node` over `dirs` with `extra` flags and waits until it answers.
-    async fn start(node: &str, dirs: &AgentDirs, extra: &[&str]) -> Agent {
-        let image = env::test_image();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut args = vec![
-            "--manifest-dir",
-            dirs.manifests.to_str().expect("utf-8 path"),
-            "--data-dir",
-            dirs.data.to_str().expect("utf-8 path"),
-            "--node-name",
-            node,
-            "--listen",
-            &listen,
-            "--pod-infra-image",
-            &image,
-            "--pod-infra-command",
-            "sleep 2147483647",
-            "--rescan-interval",
-            "1s",
-            "--resync-interval",
-            "500ms",
-        ];
-        args.extend_from_slice(extra);
-        let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-agent");
-        let agent = Agent {
-            child,
-            base: format!("http://{listen}"),
-            node: node.to_string(),
-        };
-        let healthz = format!("{}/healthz", agent.base);
-        let up = wait::until(Duration::from_secs(30), POLL, || async {
-            reqwest::get(&healthz)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        if let Err(err) = up {
-            panic!("agent did not come up: {err}\n{}", agent.child.log_tail());
-        }
-        agent
-    }
-
-    /// The static pod name of manifest pod `name`.
-    fn pod_name(&self, name: &str) -> String {
-        format!("{name}-{}", self.node)
-    }
-
-    /// Every pod the agent reports.
-    async fn pods(&self) -> Result<Vec<Pod>, String> {
-        let response = reqwest::get(format!("{}/pods", self.base))
-            .await
-            .map_err(|err| err.to_string())?;
-        let list: List<Pod> = response.json().await.map_err(|err| err.to_string())?;
-        Ok(list.items)
-    }
-
-    /// Pod `name` (full name) as `/pods` reports it.
-    async fn pod(&self, name: &str) -> Result<Pod, String> {
-        self.pods()
-            .await?
-            .into_iter()
-            .find(|pod| pod.metadata.name.as_deref() == Some(name))
-            .ok_or_else(|| format!("{name} not listed"))
-    }
-
-    /// The status of container `container` of pod `name`.
-    async fn container_status(
-        &self,
-        name: &str,
-        container: &str,
-    ) -> Result<ContainerStatus, String> {
-        let pod = self.pod(name).await?;
-        pod.status
-            .unwrap_or_default()
-            .container_statuses
-            .into_iter()
-            .find(|s| s.name == container)
-            .ok_or_else(|| format!("{name}: no status for {container}"))
-    }
-
-    /// Waits until `check` passes on pod `name`, panicking with the agent log when it does not.
-    async fn wait_pod<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        name: &str,
-        check: impl Fn(&Pod) -> Result<T, String>,
-    ) -> T {
-        let result = wait::until(timeout, POLL, || async {
-            let pod = self.pod(name).await?;
-            check(&pod)
-        })
-        .await;
-        match result {
-            Ok(value) => value,
-            Err(err) => panic!("{what}: {err}\nagent log:\n{}", self.child.log_tail()),
-        }
-    }
-
-    /// Waits until pod `name` is Running with every container running; returns it.
-    async fn wait_running(&self, name: &str) -> Pod {
-        self.wait_pod("pod running", START_TIMEOUT, name, |pod| {
-            let status = pod.status.clone().unwrap_or_default();
-            let all_running = !status.container_statuses.is_empty()
-                && status.container_statuses.iter().all(is_running);
-            if status.phase.as_deref() == Some("Running") && all_running {
-                Ok(pod.clone())
+/// Waits until the first container of pod `pod` waits with `reason`; returns the pod's phase
+/// and the waiting message.
+async fn wait_waiting(agent: &Agent, pod: &str, reason: &str) -> (Option<String>, Option<String>) {
+    agent
+        .wait_pod(reason, START_TIMEOUT, pod, |p| {
+            let s = p.status.clone().unwrap_or_default();
+            let c = s.container_statuses.first().cloned().unwrap_or_default();
+            if waiting_reason(&c).as_deref() == Some(reason) {
+                Ok((s.phase, waiting_message(&c)))
             } else {
-                Err(format!("{status:?}"))
+                Err(format!("{c:?}"))
             }
         })
         .await
-    }
-
-    /// The agent's Prometheus metrics.
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("read /metrics")
-    }
 }
 
-fn is_running(status: &ContainerStatus) -> bool {
-    status.state.as_ref().is_some_and(|s| s.running.is_some())
-}
-
-fn waiting_reason(status: &ContainerStatus) -> Option<String> {
-    status.state.as_ref()?.waiting.as_ref()?.reason.clone()
-}
-
-fn waiting_message(status: &ContainerStatus) -> Option<String> {
-    status.state.as_ref()?.waiting.as_ref()?.message.clone()
-}
-
-/// One container (any state) of an agent's node, as Docker reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Seen {
-    /// Docker id.
-    id: String,
-    /// `io.skiff.pod.name`.
-    pod: String,
-    /// `io.skiff.container.name`.
-    container: String,
-    /// `io.skiff.container.restart-count`.
-    restart_count: u32,
-    /// Docker state (`running`, `exited`, …).
-    state: String,
-    /// The image as given at create time.
-    image: String,
-}
-
-/// Every container of agent node `node`.
-async fn node_containers(docker: &Docker, node: &str) -> Vec<Seen> {
-    containers_with_label(docker, NODE_LABEL, node)
-        .await
-        .expect("list containers")
-        .into_iter()
-        .map(|c| {
-            let labels = c.labels.unwrap_or_default();
-            let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
-            Seen {
-                id: c.id.unwrap_or_default(),
-                pod: label("io.skiff.pod.name"),
-                container: label("io.skiff.container.name"),
-                restart_count: label("io.skiff.container.restart-count")
-                    .parse()
-                    .unwrap_or(0),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                image: c.image.unwrap_or_default(),
-            }
-        })
-        .collect()
+/// The status of container `container` of pod `name` as the agent reports it.
+async fn agent_container_status(
+    agent: &Agent,
+    name: &str,
+    container: &str,
+) -> Result<ContainerStatus, String> {
+    let pod = agent.pod(name).await?;
+    container_status(&pod, container).ok_or_else(|| format!("{name}: no status for {container}"))
 }
 
 /// The containers of pod `pod` of node `node`.
-async fn pod_containers(docker: &Docker, node: &str, pod: &str) -> Vec<Seen> {
-    node_containers(docker, node)
+async fn pod_containers(docker: &Docker, node: &str, pod: &str) -> Vec<SkiffContainer> {
+    skiff_containers(docker, &[node])
         .await
         .into_iter()
         .filter(|c| c.pod == pod)
@@ -257,8 +97,13 @@ async fn pod_containers(docker: &Docker, node: &str, pod: &str) -> Vec<Seen> {
 }
 
 /// The running container `container` of pod `pod`, if exactly one runs.
-async fn running(docker: &Docker, node: &str, pod: &str, container: &str) -> Option<Seen> {
-    let mut found: Vec<Seen> = pod_containers(docker, node, pod)
+async fn running(
+    docker: &Docker,
+    node: &str,
+    pod: &str,
+    container: &str,
+) -> Option<SkiffContainer> {
+    let mut found: Vec<SkiffContainer> = pod_containers(docker, node, pod)
         .await
         .into_iter()
         .filter(|c| c.container == container && c.state == "running")
@@ -309,31 +154,6 @@ fn same_image(a: &str, b: &str) -> bool {
     short(a) == short(b)
 }
 
-/// Runs `docker <args>`, panicking with its stderr when it fails.
-fn docker_cli(args: &[&str]) -> String {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        output.status.success(),
-        "docker {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Removes a local image (tag) when dropped; declare it before the DockerCleanup guard so the
-/// containers using it are gone first.
-struct RemoveImage(String);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", &self.0]).output();
-    }
-}
-
 /// A pod manifest: `containers` are YAML list items (already indented by 2).
 fn manifest(name: &str, spec_extra: &str, containers: &str) -> String {
     format!(
@@ -367,10 +187,9 @@ async fn manifest_file_runs_edit_replaces_and_delete_removes() {
     // A second local tag of the test image, so that editing the tag changes the spec.
     let retag = format!("skiff-test/busybox:{}", unique_name("tag"));
     let _untag = RemoveImage(retag.clone());
-    docker_cli(&["tag", &image, &retag]);
-    let _cleanup = DockerCleanup::for_node(&node);
+    docker_cli(&["tag", &image, &retag]).unwrap();
     let dirs = AgentDirs::new();
-    let agent = Agent::start(&node, &dirs, &[]).await;
+    let agent = start_agent(&node, &dirs, &[]).await;
     let pod = agent.pod_name("edit");
     let sleep = "[sleep, \"3600\"]";
     let write = |main_image: &str| {
@@ -393,7 +212,7 @@ async fn manifest_file_runs_edit_replaces_and_delete_removes() {
     let (main, side, infra) =
         started.unwrap_or_else(|err| panic!("{err}\n{}", agent.child.log_tail()));
     assert!(same_image(&main.image, &image), "{main:?}");
-    agent.wait_running(&pod).await;
+    agent.wait_running(&pod, START_TIMEOUT).await;
 
     // Editing the image tag of `main` replaces `main` only.
     write(&retag);
@@ -421,7 +240,7 @@ async fn manifest_file_runs_edit_replaces_and_delete_removes() {
             let s = p.status.clone().unwrap_or_default();
             let main = s.container_statuses.iter().find(|c| c.name == "main");
             match main {
-                Some(c) if c.image == retag && is_running(c) => Ok(c.clone()),
+                Some(c) if c.image == retag && container_running(c) => Ok(c.clone()),
                 other => Err(format!("{other:?}")),
             }
         })
@@ -433,14 +252,9 @@ async fn manifest_file_runs_edit_replaces_and_delete_removes() {
 
     // Deleting the file removes every container of the pod.
     dirs.remove("edit.yaml");
-    let gone = wait::until(START_TIMEOUT, POLL, || async {
-        let left = pod_containers(&docker, &node, &pod).await;
-        if left.is_empty() { Ok(()) } else { Err(left) }
-    })
-    .await;
-    if let Err(err) = gone {
-        panic!("{err}\n{}", agent.child.log_tail());
-    }
+    agent
+        .wait_containers_gone(&docker, Some(&pod), START_TIMEOUT)
+        .await;
     let listed = agent.pods().await.unwrap();
     assert!(listed.is_empty(), "{listed:?}");
 }
@@ -450,7 +264,6 @@ async fn killed_containers_restart_per_restart_policy() {
     let docker = connect().unwrap();
     let node = unique_name("pods-kill");
     let image = env::test_image();
-    let _cleanup = DockerCleanup::for_node(&node);
     let dirs = AgentDirs::new();
     let sleep = "[sleep, \"3600\"]";
     for (name, policy) in [
@@ -468,14 +281,14 @@ async fn killed_containers_restart_per_restart_policy() {
         "done.yaml",
         &manifest("done", "  restartPolicy: OnFailure\n", &done),
     );
-    let agent = Agent::start(&node, &dirs, &[]).await;
+    let agent = start_agent(&node, &dirs, &[]).await;
 
     let mut killed = BTreeMap::new();
     for name in ["always", "onfailure", "never"] {
         let pod = agent.pod_name(name);
-        agent.wait_running(&pod).await;
+        agent.wait_running(&pod, START_TIMEOUT).await;
         let main = running(&docker, &node, &pod, "main").await.unwrap();
-        docker_cli(&["kill", &main.id]);
+        docker_cli(&["kill", &main.id]).unwrap();
         killed.insert(name, main.id);
     }
     for name in ["always", "onfailure"] {
@@ -485,7 +298,10 @@ async fn killed_containers_restart_per_restart_policy() {
             .wait_pod("restarted after docker kill", START_TIMEOUT, &pod, |p| {
                 let s = p.status.clone().unwrap_or_default();
                 let c = s.container_statuses.first().cloned().unwrap_or_default();
-                if c.restart_count == 1 && is_running(&c) && s.phase.as_deref() == Some("Running") {
+                if c.restart_count == 1
+                    && container_running(&c)
+                    && s.phase.as_deref() == Some("Running")
+                {
                     Ok(c)
                 } else {
                     Err(format!("{s:?}"))
@@ -531,7 +347,7 @@ async fn killed_containers_restart_per_restart_policy() {
         .await;
     // Neither the Never pod nor the finished one got a second container.
     for pod in [&never, &done] {
-        let mains: Vec<Seen> = pod_containers(&docker, &node, pod)
+        let mains: Vec<SkiffContainer> = pod_containers(&docker, &node, pod)
             .await
             .into_iter()
             .filter(|c| c.container == "main")
@@ -546,29 +362,28 @@ async fn an_agent_restart_keeps_every_container() {
     let docker = connect().unwrap();
     let node = unique_name("pods-restart");
     let image = env::test_image();
-    let _cleanup = DockerCleanup::for_node(&node);
     let dirs = AgentDirs::new();
     let sleep = "[sleep, \"3600\"]";
     let containers = container("a", &image, "IfNotPresent", sleep)
         + &container("b", &image, "IfNotPresent", sleep);
     dirs.write("keep.yaml", &manifest("keep", "", &containers));
-    let mut agent = Agent::start(&node, &dirs, &[]).await;
+    let mut agent = start_agent(&node, &dirs, &[]).await;
     let pod = agent.pod_name("keep");
-    agent.wait_running(&pod).await;
+    agent.wait_running(&pod, START_TIMEOUT).await;
     // One restart, so that the restart count has to survive too.
     let a = running(&docker, &node, &pod, "a").await.unwrap();
-    docker_cli(&["kill", &a.id]);
+    docker_cli(&["kill", &a.id]).unwrap();
     agent
         .wait_pod("a restarted", START_TIMEOUT, &pod, |p| {
             let s = p.status.clone().unwrap_or_default();
-            let all_running = s.container_statuses.iter().all(is_running);
+            let all_running = s.container_statuses.iter().all(container_running);
             match s.container_statuses.iter().find(|c| c.name == "a") {
                 Some(c) if c.restart_count == 1 && all_running => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         })
         .await;
-    let before: BTreeSet<(String, String)> = node_containers(&docker, &node)
+    let before: BTreeSet<(String, String)> = skiff_containers(&docker, &[&node])
         .await
         .into_iter()
         .filter(|c| c.state == "running")
@@ -578,7 +393,7 @@ async fn an_agent_restart_keeps_every_container() {
 
     let status = agent.child.stop().unwrap();
     assert!(status.success(), "agent exit: {status:?}");
-    let after_stop: BTreeSet<(String, String)> = node_containers(&docker, &node)
+    let after_stop: BTreeSet<(String, String)> = skiff_containers(&docker, &[&node])
         .await
         .into_iter()
         .filter(|c| c.state == "running")
@@ -586,10 +401,10 @@ async fn an_agent_restart_keeps_every_container() {
         .collect();
     assert_eq!(after_stop, before, "stopping the agent stops no container");
 
-    let agent = Agent::start(&node, &dirs, &[]).await;
+    agent.restart().await;
     // The pod is listed only after the new agent's first sync of it.
-    let reported = agent.wait_running(&pod).await;
-    let all: BTreeSet<(String, String)> = node_containers(&docker, &node)
+    let reported = agent.wait_running(&pod, START_TIMEOUT).await;
+    let all: BTreeSet<(String, String)> = skiff_containers(&docker, &[&node])
         .await
         .into_iter()
         .filter(|c| c.state == "running")
@@ -627,11 +442,10 @@ async fn registry_images_are_pulled_per_pull_policy() {
     );
     let _remove_unique = RemoveImage(unique.clone());
     let _remove_shared = RemoveImage(shared.clone());
-    docker_cli(&["tag", &test_image, &unique]);
-    docker_cli(&["push", &unique]);
-    docker_cli(&["rmi", &unique]);
+    docker_cli(&["tag", &test_image, &unique]).unwrap();
+    docker_cli(&["push", &unique]).unwrap();
+    docker_cli(&["rmi", &unique]).unwrap();
     assert!(!image_exists(&docker, &unique).await.unwrap());
-    let _cleanup = DockerCleanup::for_node(&node);
     let dirs = AgentDirs::new();
     let sleep = "[sleep, \"3600\"]";
     dirs.write(
@@ -646,9 +460,11 @@ async fn registry_images_are_pulled_per_pull_policy() {
         "always.yaml",
         &manifest("always", "", &container("main", &shared, "Always", sleep)),
     );
-    let agent = Agent::start(&node, &dirs, &[]).await;
+    let agent = start_agent(&node, &dirs, &[]).await;
     for name in ["ifnotpresent", "always"] {
-        let pod = agent.wait_running(&agent.pod_name(name)).await;
+        let pod = agent
+            .wait_running(&agent.pod_name(name), START_TIMEOUT)
+            .await;
         let status = &pod.status.unwrap().container_statuses[0];
         assert!(
             status.image_id.starts_with("docker://sha256:"),
@@ -666,70 +482,21 @@ async fn registry_images_are_pulled_per_pull_policy() {
 #[tokio::test]
 async fn a_missing_image_shows_err_image_pull_then_image_pull_backoff() {
     let node = unique_name("pods-missing");
-    let _cleanup = DockerCleanup::for_node(&node);
     let missing = format!("{}/skiff/{}:1", env::registry(), unique_name("missing"));
-    let dirs = AgentDirs::new();
-    dirs.write(
-        "missing.yaml",
-        &manifest(
-            "missing",
-            "",
-            &container("main", &missing, "IfNotPresent", "[sleep, \"3600\"]"),
-        ),
-    );
-    let agent = Agent::start(
-        &node,
-        &dirs,
-        &[
-            "--crashloop-backoff-base",
-            "2s",
-            "--crashloop-backoff-max",
-            "4s",
-        ],
-    )
-    .await;
+    let agent =
+        start_with_backoff(&node, "missing", &missing, "[sleep, \"3600\"]", "2s", "4s").await;
     let pod = agent.pod_name("missing");
-    let err = agent
-        .wait_pod("ErrImagePull", START_TIMEOUT, &pod, |p| {
-            let s = p.status.clone().unwrap_or_default();
-            let c = s.container_statuses.first().cloned().unwrap_or_default();
-            if waiting_reason(&c).as_deref() == Some("ErrImagePull") {
-                Ok((s.phase, waiting_message(&c)))
-            } else {
-                Err(format!("{c:?}"))
-            }
-        })
-        .await;
-    assert_eq!(err.0.as_deref(), Some("Pending"));
-    let message = err.1.unwrap_or_default();
+    let (phase, message) = wait_waiting(&agent, &pod, "ErrImagePull").await;
+    assert_eq!(phase.as_deref(), Some("Pending"));
+    let message = message.unwrap_or_default();
     assert!(message.contains(&missing), "{message}");
-    let backoff = agent
-        .wait_pod("ImagePullBackOff", START_TIMEOUT, &pod, |p| {
-            let c = p.status.clone().unwrap_or_default().container_statuses;
-            let c = c.first().cloned().unwrap_or_default();
-            if waiting_reason(&c).as_deref() == Some("ImagePullBackOff") {
-                Ok(waiting_message(&c))
-            } else {
-                Err(format!("{c:?}"))
-            }
-        })
-        .await;
+    let (_, backoff) = wait_waiting(&agent, &pod, "ImagePullBackOff").await;
     assert_eq!(
         backoff.as_deref(),
         Some(format!("Back-off pulling image {missing:?}").as_str())
     );
     // It keeps retrying: ErrImagePull comes back after the back-off.
-    agent
-        .wait_pod("ErrImagePull again", START_TIMEOUT, &pod, |p| {
-            let c = p.status.clone().unwrap_or_default().container_statuses;
-            let c = c.first().cloned().unwrap_or_default();
-            if waiting_reason(&c).as_deref() == Some("ErrImagePull") {
-                Ok(())
-            } else {
-                Err(format!("{c:?}"))
-            }
-        })
-        .await;
+    wait_waiting(&agent, &pod, "ErrImagePull").await;
 }
 
 #[tokio::test]
@@ -737,27 +504,8 @@ async fn a_crashing_container_restarts_with_growing_delays() {
     let docker = connect().unwrap();
     let node = unique_name("pods-crash");
     let image = env::test_image();
-    let _cleanup = DockerCleanup::for_node(&node);
-    let dirs = AgentDirs::new();
-    dirs.write(
-        "crash.yaml",
-        &manifest(
-            "crash",
-            "",
-            &container("main", &image, "IfNotPresent", "[sh, -c, \"exit 3\"]"),
-        ),
-    );
-    let agent = Agent::start(
-        &node,
-        &dirs,
-        &[
-            "--crashloop-backoff-base",
-            "1s",
-            "--crashloop-backoff-max",
-            "4s",
-        ],
-    )
-    .await;
+    let agent =
+        start_with_backoff(&node, "crash", &image, "[sh, -c, \"exit 3\"]", "1s", "4s").await;
     let pod = agent.pod_name("crash");
     // Start and finish times of every attempt, by restart count (old attempts get removed,
     // so they are recorded while they exist), and every back-off message seen in /pods.
@@ -780,7 +528,7 @@ async fn a_crashing_container_restarts_with_growing_delays() {
                 times.insert(seen.restart_count, (started, finished));
             }
         }
-        if let Ok(status) = agent.container_status(&pod, "main").await
+        if let Ok(status) = agent_container_status(&agent, &pod, "main").await
             && waiting_reason(&status).as_deref() == Some("CrashLoopBackOff")
         {
             messages.extend(waiting_message(&status));
@@ -809,11 +557,11 @@ async fn a_crashing_container_restarts_with_growing_delays() {
         );
     }
     // /pods reports what the agent has seen; it may trail Docker by a sync, so wait for it.
-    let mut status = agent.container_status(&pod, "main").await.unwrap();
+    let mut status = agent_container_status(&agent, &pod, "main").await.unwrap();
     while status.restart_count < 4 {
         assert!(Instant::now() < deadline, "restartCount stuck: {status:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        status = agent.container_status(&pod, "main").await.unwrap();
+        status = agent_container_status(&agent, &pod, "main").await.unwrap();
     }
     let last = status.last_state.and_then(|s| s.terminated);
     assert_eq!(last.map(|t| t.exit_code), Some(3));
@@ -824,7 +572,6 @@ async fn a_container_ignoring_sigterm_is_killed_when_its_grace_period_ends() {
     let docker = connect().unwrap();
     let node = unique_name("pods-grace");
     let image = env::test_image();
-    let _cleanup = DockerCleanup::for_node(&node);
     let dirs = AgentDirs::new();
     // Prints on SIGTERM and keeps running.
     let stubborn =
@@ -835,9 +582,9 @@ async fn a_container_ignoring_sigterm_is_killed_when_its_grace_period_ends() {
         container("main", &image, "IfNotPresent", stubborn)
     );
     dirs.write("grace.yaml", &text);
-    let agent = Agent::start(&node, &dirs, &[]).await;
+    let agent = start_agent(&node, &dirs, &[]).await;
     let pod = agent.pod_name("grace");
-    agent.wait_running(&pod).await;
+    agent.wait_running(&pod, START_TIMEOUT).await;
     let main = running(&docker, &node, &pod, "main").await.unwrap();
 
     dirs.remove("grace.yaml");
@@ -880,13 +627,8 @@ async fn a_container_ignoring_sigterm_is_killed_when_its_grace_period_ends() {
         alive <= Duration::from_millis(6500),
         "still running {alive:?} after SIGTERM with a 4 s grace period"
     );
-    let gone = wait::until(START_TIMEOUT, POLL, || async {
-        let left = pod_containers(&docker, &node, &pod).await;
-        if left.is_empty() { Ok(()) } else { Err(left) }
-    })
-    .await;
-    if let Err(err) = gone {
-        panic!("{err}\n{}", agent.child.log_tail());
-    }
+    agent
+        .wait_containers_gone(&docker, Some(&pod), START_TIMEOUT)
+        .await;
     let _ = agent.child.signal(Signal::Term);
 }

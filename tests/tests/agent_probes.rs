@@ -10,15 +10,16 @@
 //!
 //! Needs Docker and `SKIFF_TEST_IMAGE` (scripts/test prepares both and builds the binaries).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
-use skiff_api::types::{ContainerStateTerminated, ContainerStatus, List, Pod};
-use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label};
-use skiff_e2e::{ChildGuard, DockerCleanup, Signal, env, free_port, unique_name, wait};
-use tempfile::TempDir;
+use skiff_api::types::{ContainerStatus, Pod};
+use skiff_e2e::docker::{self, connect, skiff_containers};
+use skiff_e2e::pods::{
+    condition, container_running, container_status, last_terminated, waiting_reason,
+};
+use skiff_e2e::{Agent, AgentOptions, Signal, env, unique_name, wait};
 
 /// How long a pod may take to start from a local image.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,166 +30,36 @@ const POLL: Duration = Duration::from_millis(100);
 /// The message the agent puts in `lastState.terminated` of a container it killed for liveness.
 const LIVENESS_KILL: &str = "failed liveness probe, will be restarted";
 
-/// One running agent with its own node name, manifest and data directories.
-struct Agent {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>`.
-    base: String,
-    /// Its node name.
-    node: String,
-    /// The manifest directory.
-    manifests: PathBuf,
-    /// Holds the manifest and data directories.
-    _dirs: TempDir,
+/// Starts an agent for `node` over fresh static-pod directories with `extra` flags, and waits
+/// until it answers.
+async fn start_agent(node: &str, extra: &[&str]) -> Agent {
+    AgentOptions::new(node)
+        .manifest_dir()
+        .rescan_interval("1s")
+        .resync_interval("500ms")
+        .args(extra)
+        .timeout(START_TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
-impl Agent {
-    /// Starts an agent for `node` with `extra` flags and waits until it answers.
-    async fn start(node: &str, extra: &[&str]) -> Agent {
-        let dirs = tempfile::tempdir().expect("create a temporary directory");
-        let manifests = dirs.path().join("manifests");
-        std::fs::create_dir(&manifests).expect("create the manifest directory");
-        let data = dirs.path().join("data");
-        let image = env::test_image();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut args = vec![
-            "--manifest-dir",
-            manifests.to_str().expect("utf-8 path"),
-            "--data-dir",
-            data.to_str().expect("utf-8 path"),
-            "--node-name",
-            node,
-            "--listen",
-            &listen,
-            "--pod-infra-image",
-            &image,
-            "--pod-infra-command",
-            "sleep 2147483647",
-            "--rescan-interval",
-            "1s",
-            "--resync-interval",
-            "500ms",
-        ];
-        args.extend_from_slice(extra);
-        let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-agent");
-        let agent = Agent {
-            child,
-            base: format!("http://{listen}"),
-            node: node.to_string(),
-            manifests,
-            _dirs: dirs,
-        };
-        let healthz = format!("{}/healthz", agent.base);
-        let up = wait::until(START_TIMEOUT, POLL, || async {
-            reqwest::get(&healthz)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        if let Err(err) = up {
-            panic!("agent did not come up: {err}\n{}", agent.child.log_tail());
-        }
-        agent
-    }
-
-    /// Writes manifest `file` the way editors do: a dotfile renamed into place.
-    fn write(&self, file: &str, content: &str) {
-        let temp = self.manifests.join(format!(".{file}.tmp"));
-        std::fs::write(&temp, content).expect("write a manifest");
-        std::fs::rename(&temp, self.manifests.join(file)).expect("rename a manifest into place");
-    }
-
-    /// Removes manifest `file`.
-    fn remove(&self, file: &str) {
-        std::fs::remove_file(self.manifests.join(file)).expect("remove a manifest");
-    }
-
-    /// The static pod name of manifest pod `name`.
-    fn pod_name(&self, name: &str) -> String {
-        format!("{name}-{}", self.node)
-    }
-
-    /// Pod `name` (full name) as `/pods` reports it.
-    async fn pod(&self, name: &str) -> Result<Pod, String> {
-        let response = reqwest::get(format!("{}/pods", self.base))
-            .await
-            .map_err(|err| err.to_string())?;
-        let list: List<Pod> = response.json().await.map_err(|err| err.to_string())?;
-        list.items
-            .into_iter()
-            .find(|pod| pod.metadata.name.as_deref() == Some(name))
-            .ok_or_else(|| format!("{name} not listed"))
-    }
-
-    /// Waits until `check` passes on pod `name`, panicking with the agent log when it does not.
-    async fn wait_pod<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        name: &str,
-        check: impl Fn(&Pod) -> Result<T, String>,
-    ) -> T {
-        let result = wait::until(timeout, POLL, || async {
-            let pod = self.pod(name).await?;
-            check(&pod)
-        })
-        .await;
-        match result {
-            Ok(value) => value,
-            Err(err) => panic!("{what}: {err}\nagent log:\n{}", self.child.log_tail()),
-        }
-    }
-
-    /// Waits until `check` passes on container `container` of pod `name`.
-    async fn wait_container<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        name: &str,
-        container: &str,
-        check: impl Fn(&ContainerStatus) -> Result<T, String>,
-    ) -> T {
-        self.wait_pod(what, timeout, name, |pod| {
+/// Waits until `check` passes on container `container` of pod `name`.
+async fn wait_container<T>(
+    agent: &Agent,
+    what: &str,
+    timeout: Duration,
+    name: &str,
+    container: &str,
+    check: impl Fn(&ContainerStatus) -> Result<T, String>,
+) -> T {
+    agent
+        .wait_pod(what, timeout, name, |pod| {
             let status = container_status(pod, container)
                 .ok_or_else(|| format!("no status for {container}: {:?}", pod.status))?;
             check(&status)
         })
         .await
-    }
-}
-
-/// The status of container `container` of `pod`.
-fn container_status(pod: &Pod, container: &str) -> Option<ContainerStatus> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .iter()
-        .find(|s| s.name == container)
-        .cloned()
-}
-
-/// The status (`True`/`False`) of condition `type_` of `pod`.
-fn condition(pod: &Pod, type_: &str) -> Option<String> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| c.status.clone())
-}
-
-fn is_running(status: &ContainerStatus) -> bool {
-    status.state.as_ref().is_some_and(|s| s.running.is_some())
-}
-
-fn waiting_reason(status: &ContainerStatus) -> Option<String> {
-    status.state.as_ref()?.waiting.as_ref()?.reason.clone()
-}
-
-fn last_terminated(status: &ContainerStatus) -> Option<ContainerStateTerminated> {
-    status.last_state.as_ref()?.terminated.clone()
 }
 
 /// The Docker id in a status' `containerID` (`docker://<id>`).
@@ -203,7 +74,7 @@ fn docker_id(status: &ContainerStatus) -> String {
 
 /// Running and ready, with `restarts` restarts: the steady state of a healthy container.
 fn ready_with(status: &ContainerStatus, restarts: i32) -> Result<ContainerStatus, String> {
-    if is_running(status) && status.ready && status.restart_count == restarts {
+    if container_running(status) && status.ready && status.restart_count == restarts {
         Ok(status.clone())
     } else {
         Err(format!("{status:?}"))
@@ -212,35 +83,16 @@ fn ready_with(status: &ContainerStatus, restarts: i32) -> Result<ContainerStatus
 
 /// Docker's view of one container of an agent node: its state and our restart-count label.
 async fn docker_container(docker: &Docker, node: &str, id: &str) -> Option<(String, String)> {
-    containers_with_label(docker, NODE_LABEL, node)
+    skiff_containers(docker, &[node])
         .await
-        .expect("list containers")
         .into_iter()
-        .find(|c| c.id.as_deref() == Some(id))
-        .map(|c| {
-            let count = c
-                .labels
-                .unwrap_or_default()
-                .get("io.skiff.container.restart-count")
-                .cloned()
-                .unwrap_or_default();
-            (c.state.map(|s| s.to_string()).unwrap_or_default(), count)
-        })
+        .find(|c| c.id == id)
+        .map(|c| (c.state, c.restart_count.to_string()))
 }
 
 /// Runs `docker exec <id> <command…>`, panicking when it fails.
 fn docker_exec(id: &str, command: &[&str]) {
-    let output = Command::new("docker")
-        .arg("exec")
-        .arg(id)
-        .args(command)
-        .output()
-        .expect("run docker exec");
-    assert!(
-        output.status.success(),
-        "docker exec {id} {command:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    docker::exec(id, command).unwrap_or_else(|err| panic!("{err}"));
 }
 
 /// A static pod manifest: `spec_extra` are indented spec fields, `containers` list items.
@@ -293,34 +145,34 @@ async fn liveness_failure_restarts(
     break_it: &[&str],
 ) {
     let pod = agent.pod_name(name);
-    let first = agent
-        .wait_container(
-            "ready before the break",
-            START_TIMEOUT,
-            &pod,
-            container,
-            |s| ready_with(s, 0),
-        )
-        .await;
+    let first = wait_container(
+        agent,
+        "ready before the break",
+        START_TIMEOUT,
+        &pod,
+        container,
+        |s| ready_with(s, 0),
+    )
+    .await;
     let old = docker_id(&first);
 
     docker_exec(&old, break_it);
-    let restarted = agent
-        .wait_container(
-            "restarted after the liveness probe failed",
-            PROBE_TIMEOUT,
-            &pod,
-            container,
-            |s| {
-                let status = ready_with(s, 1)?;
-                if docker_id(&status) == old {
-                    Err(format!("still the old container: {status:?}"))
-                } else {
-                    Ok(status)
-                }
-            },
-        )
-        .await;
+    let restarted = wait_container(
+        agent,
+        "restarted after the liveness probe failed",
+        PROBE_TIMEOUT,
+        &pod,
+        container,
+        |s| {
+            let status = ready_with(s, 1)?;
+            if docker_id(&status) == old {
+                Err(format!("still the old container: {status:?}"))
+            } else {
+                Ok(status)
+            }
+        },
+    )
+    .await;
     let new = docker_id(&restarted);
     let last = last_terminated(&restarted).expect("lastState.terminated after a restart");
     assert_eq!(
@@ -354,15 +206,14 @@ async fn liveness_failure_restarts(
 async fn a_failing_http_liveness_probe_restarts_the_container() {
     let docker = connect().unwrap();
     let node = unique_name("probes-http");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let agent = Agent::start(&node, &[]).await;
+    let agent = start_agent(&node, &[]).await;
     // httpd serves /www/ok, created at every start; the liveness probe names the port.
     let serve = "[sh, -c, \"mkdir -p /www && echo ok > /www/ok && exec httpd -f -p 8080 -h /www\"]";
     let handler = |port: &str| format!("      httpGet:\n        path: /ok\n        port: {port}\n");
     let extra = "    ports:\n    - name: web\n      containerPort: 8080\n".to_string()
         + &probe("livenessProbe", &handler("web"), 2)
         + &probe("readinessProbe", &handler("8080"), 1);
-    agent.write(
+    agent.dirs.write(
         "http.yaml",
         &manifest("http", 1, "", &container("web", serve, &extra)),
     );
@@ -382,12 +233,11 @@ async fn a_failing_http_liveness_probe_restarts_the_container() {
 async fn a_failing_exec_liveness_probe_restarts_the_container() {
     let docker = connect().unwrap();
     let node = unique_name("probes-exec");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let agent = Agent::start(&node, &[]).await;
+    let agent = start_agent(&node, &[]).await;
     let run = "[sh, -c, \"touch /tmp/ok && exec sleep 3600\"]";
     let extra = probe("livenessProbe", &exec_test_file("/tmp/ok"), 1)
         + &probe("readinessProbe", &exec_test_file("/tmp/ok"), 1);
-    agent.write(
+    agent.dirs.write(
         "exec.yaml",
         &manifest("exec", 1, "", &container("main", run, &extra)),
     );
@@ -399,8 +249,7 @@ async fn a_failing_exec_liveness_probe_restarts_the_container() {
 async fn a_tcp_liveness_probe_to_a_closed_port_restarts_with_crash_loop_backoff() {
     let docker = connect().unwrap();
     let node = unique_name("probes-tcp");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let agent = Agent::start(
+    let agent = start_agent(
         &node,
         &[
             "--crashloop-backoff-base",
@@ -423,14 +272,15 @@ async fn a_tcp_liveness_probe_to_a_closed_port_restarts_with_crash_loop_backoff(
         "[httpd, -f, -p, \"8081\"]",
         &(probe("livenessProbe", &tcp(8081), 1) + &probe("readinessProbe", &tcp(8081), 1)),
     );
-    agent.write("tcp.yaml", &manifest("tcp", 1, "", &(closed + &open)));
+    agent
+        .dirs
+        .write("tcp.yaml", &manifest("tcp", 1, "", &(closed + &open)));
     let pod = agent.pod_name("tcp");
 
-    let open_first = agent
-        .wait_container("open is ready", START_TIMEOUT, &pod, "open", |s| {
-            ready_with(s, 0)
-        })
-        .await;
+    let open_first = wait_container(&agent, "open is ready", START_TIMEOUT, &pod, "open", |s| {
+        ready_with(s, 0)
+    })
+    .await;
     // Watch `closed` restart three times: a new container each time, and between the later
     // attempts the CrashLoopBackOff wait a crashing container gets.
     let mut ids: Vec<String> = Vec::new();
@@ -458,7 +308,7 @@ async fn a_tcp_liveness_probe_to_a_closed_port_restarts_with_crash_loop_backoff(
                     backoff_messages.push(text);
                 }
             }
-            if status.restart_count >= 3 && is_running(&status) {
+            if status.restart_count >= 3 && container_running(&status) {
                 break status;
             }
         }
@@ -504,15 +354,14 @@ async fn a_tcp_liveness_probe_to_a_closed_port_restarts_with_crash_loop_backoff(
 #[tokio::test]
 async fn an_exec_readiness_probe_flips_ready_without_restarting() {
     let node = unique_name("probes-ready");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let agent = Agent::start(&node, &[]).await;
+    let agent = start_agent(&node, &[]).await;
     // /tmp/ready exists from the start, but the first probe comes only after 3 s.
     let run = "[sh, -c, \"touch /tmp/ready && exec sleep 3600\"]";
     let readiness = probe("readinessProbe", &exec_test_file("/tmp/ready"), 1).replace(
         "periodSeconds",
         "initialDelaySeconds: 3\n      periodSeconds",
     );
-    agent.write(
+    agent.dirs.write(
         "ready.yaml",
         &manifest("ready", 1, "", &container("main", run, &readiness)),
     );
@@ -522,7 +371,7 @@ async fn an_exec_readiness_probe_flips_ready_without_restarting() {
     let expect = |ready: bool| {
         move |p: &Pod| {
             let status = container_status(p, "main").ok_or("no container status")?;
-            if !is_running(&status) {
+            if !container_running(&status) {
                 return Err(format!("not running: {status:?}"));
             }
             let conditions = (condition(p, "Ready"), condition(p, "ContainersReady"));
@@ -604,10 +453,9 @@ async fn an_exec_readiness_probe_flips_ready_without_restarting() {
 async fn a_pre_stop_hook_runs_before_sigterm_within_the_grace_period() {
     let docker = connect().unwrap();
     let node = unique_name("probes-prestop");
-    let _cleanup = DockerCleanup::for_node(&node);
     let marks = tempfile::tempdir().expect("create the hostPath directory");
     let log_file = marks.path().join("log");
-    let agent = Agent::start(&node, &[]).await;
+    let agent = start_agent(&node, &[]).await;
     // Logs its start and every SIGTERM to the hostPath volume, and keeps running.
     let stubborn = "[sh, -c, \"trap 'echo term >> /marks/log' TERM; echo started >> /marks/log; while true; do sleep 1 & wait; done\"]";
     let extra = "    volumeMounts:\n    - name: marks\n      mountPath: /marks\n    lifecycle:\n      preStop:\n        exec:\n          command: [sh, -c, \"echo prestop >> /marks/log\"]\n";
@@ -615,20 +463,19 @@ async fn a_pre_stop_hook_runs_before_sigterm_within_the_grace_period() {
         "  volumes:\n  - name: marks\n    hostPath:\n      path: {}\n",
         marks.path().display()
     );
-    agent.write(
+    agent.dirs.write(
         "prestop.yaml",
         &manifest("prestop", 3, &volumes, &container("main", stubborn, extra)),
     );
     let pod = agent.pod_name("prestop");
-    let status = agent
-        .wait_container("running", START_TIMEOUT, &pod, "main", |s| {
-            if is_running(s) {
-                Ok(s.clone())
-            } else {
-                Err(format!("{s:?}"))
-            }
-        })
-        .await;
+    let status = wait_container(&agent, "running", START_TIMEOUT, &pod, "main", |s| {
+        if container_running(s) {
+            Ok(s.clone())
+        } else {
+            Err(format!("{s:?}"))
+        }
+    })
+    .await;
     let id = docker_id(&status);
     let read_marks = || std::fs::read_to_string(&log_file).unwrap_or_default();
     let started = wait::until(START_TIMEOUT, POLL, || async {
@@ -637,7 +484,7 @@ async fn a_pre_stop_hook_runs_before_sigterm_within_the_grace_period() {
     .await;
     assert!(started.is_ok(), "the container never wrote to the hostPath");
 
-    agent.remove("prestop.yaml");
+    agent.dirs.remove("prestop.yaml");
     // When the hook's mark appeared and when the container stopped running.
     let mut hook_at: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -674,20 +521,9 @@ async fn a_pre_stop_hook_runs_before_sigterm_within_the_grace_period() {
         "still running {alive:?} after the preStop hook with a 3 s grace period"
     );
 
-    let gone = wait::until(START_TIMEOUT, POLL, || async {
-        let left: Vec<_> = containers_with_label(&docker, NODE_LABEL, &node)
-            .await
-            .expect("list containers");
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(left.len())
-        }
-    })
-    .await;
-    if let Err(err) = gone {
-        panic!("pod not removed: {err}\n{}", agent.child.log_tail());
-    }
+    agent
+        .wait_containers_gone(&docker, None, START_TIMEOUT)
+        .await;
     assert!(
         Path::new(&log_file).is_file(),
         "a hostPath outlives the pod"

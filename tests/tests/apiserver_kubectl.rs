@@ -8,10 +8,12 @@
 // Test code: a failed unwrap is a failed test, with the error in its message.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::Duration;
 
-use skiff_e2e::{ChildGuard, env, free_port, kubectl, kubectl_ok, unique_name, wait};
+use skiff_e2e::{
+    ChildGuard, Controlplane, ControlplaneOptions, kubectl, kubectl_command, kubectl_ok,
+    unique_name,
+};
 use tempfile::TempDir;
 
 /// How long the controlplane may take to start answering.
@@ -28,86 +30,18 @@ enum Backend {
     Etcd,
 }
 
-/// A running controlplane, stopped (and its data removed) on drop.
-struct Controlplane {
-    /// The process.
-    process: ChildGuard,
-    /// `http://127.0.0.1:PORT`.
-    server: String,
-    /// The embedded store's directory, if any.
-    _data: Option<TempDir>,
-}
-
-impl Controlplane {
-    /// Starts `skiff-controlplane` on a free port and waits until it is ready.
-    async fn start(backend: Backend) -> Self {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        // The API alone: no scheduler or controllers writing pod status behind kubectl's back.
-        let mut args = vec![
-            "--listen".to_string(),
-            listen.clone(),
-            "--bookmark-interval".to_string(),
-            "1s".to_string(),
-            "--no-scheduler".to_string(),
-            "--no-controllers".to_string(),
-        ];
-        let data = match backend {
-            Backend::Embedded => {
-                let dir = tempfile::tempdir().unwrap();
-                args.push("--data-dir".into());
-                args.push(dir.path().display().to_string());
-                Some(dir)
-            }
-            Backend::Etcd => {
-                args.push("--etcd-endpoints".into());
-                args.push(env::etcd_endpoint());
-                args.push("--etcd-prefix".into());
-                args.push(format!("/{}", unique_name("e2e-kubectl")));
-                None
-            }
-        };
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let process = ChildGuard::spawn_bin("skiff-controlplane", &args, &[("RUST_LOG", "info")])
-            .expect("skiff-controlplane starts");
-        let server = format!("http://{listen}");
-        let http = reqwest::Client::new();
-        let ready = format!("{server}/readyz");
-        wait::until(START_TIMEOUT, Duration::from_millis(100), || async {
-            match http.get(&ready).send().await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) => Err(format!("readyz answered {}", r.status())),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the controlplane did not become ready: {e}\n{}",
-                process.log_tail()
-            )
-        });
-        Controlplane {
-            process,
-            server,
-            _data: data,
-        }
-    }
-
-    /// A `kubectl` command against this controlplane with a private, empty kubeconfig.
-    fn kubectl_command(&self, home: &TempDir, args: &[&str]) -> Command {
-        let kubeconfig = home.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, "").unwrap();
-        let mut command = Command::new("kubectl");
-        command
-            .arg("--server")
-            .arg(&self.server)
-            .arg("--cache-dir")
-            .arg(home.path().join("cache"))
-            .args(args)
-            .env("KUBECONFIG", &kubeconfig);
-        command
-    }
+/// Starts `skiff-controlplane` on `backend`, on a free port, and waits until it is ready.
+async fn start_controlplane(backend: Backend) -> Controlplane {
+    // The API alone: no scheduler or controllers writing pod status behind kubectl's back.
+    let options = ControlplaneOptions::new()
+        .args(&["--bookmark-interval", "1s"])
+        .api_only()
+        .timeout(START_TIMEOUT);
+    let options = match backend {
+        Backend::Embedded => options,
+        Backend::Etcd => options.etcd(&format!("/{}", unique_name("e2e-kubectl"))),
+    };
+    options.start().await
 }
 
 /// Writes `content` to a file in `dir` and returns its path.
@@ -131,8 +65,9 @@ fn stderr_of(output: &std::process::Output) -> String {
 
 /// The whole kubectl story on one backend.
 async fn kubectl_works_against(backend: Backend) {
-    let cp = Controlplane::start(backend).await;
-    let server = cp.server.as_str();
+    let mut cp = start_controlplane(backend).await;
+    let server = cp.url.clone();
+    let server = server.as_str();
     let files = tempfile::tempdir().unwrap();
     let name = unique_name("web");
     let pod = manifest(&files, "pod.yaml", &pod_yaml(&name, "    app: web"));
@@ -173,9 +108,11 @@ async fn kubectl_works_against(backend: Backend) {
 
     // get -w sees a change made meanwhile.
     let home = tempfile::tempdir().unwrap();
-    let watcher = ChildGuard::spawn(
-        cp.kubectl_command(&home, &["get", "pods", "-w", "--output-watch-events"]),
-    )
+    let watcher = ChildGuard::spawn(kubectl_command(
+        server,
+        home.path(),
+        &["get", "pods", "-w", "--output-watch-events"],
+    ))
     .unwrap();
     watcher
         .wait_for_log_line(&name, WATCH_TIMEOUT)
@@ -272,8 +209,7 @@ async fn kubectl_works_against(backend: Backend) {
     );
 
     drop(watcher);
-    let mut process = cp.process;
-    let status = process.stop().unwrap();
+    let status = cp.stop();
     assert!(
         status.success(),
         "the controlplane did not exit cleanly: {status}"

@@ -20,229 +20,57 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
-use skiff_api::client::{Client, ListParams};
-use skiff_api::types::{List, Node, Pod};
-use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label};
+use skiff_api::types::{Node, Pod};
+use skiff_e2e::docker::{connect, skiff_containers};
+use skiff_e2e::pods::{is_running, summary};
 use skiff_e2e::{
-    ChildGuard, DockerCleanup, env, free_port, kubectl_ok, kubectl_stdin, unique_name, wait,
+    Agent, AgentOptions, Controlplane, ControlplaneOptions, env, kubectl_ok, unique_name, wait,
 };
-use tempfile::TempDir;
 
 /// How long a process may take to answer, a node to register, or a pod to start or go.
 const TIMEOUT: Duration = Duration::from_secs(45);
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(250);
-/// Docker label carrying the pod name.
-const POD_LABEL: &str = "io.skiff.pod.name";
 
-/// A controlplane process on a free port with its own data directory.
-struct Controlplane {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>`.
-    url: String,
-    /// The embedded store's directory, removed on drop.
-    _data: TempDir,
-}
-
-impl Controlplane {
-    /// Starts `skiff-controlplane` (scheduler and controllers in-process) and waits until it
-    /// is ready.
-    async fn start() -> Controlplane {
-        let data = TempDir::new().unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let args = [
-            "--listen",
-            &listen,
-            "--data-dir",
-            data.path().to_str().unwrap(),
+/// Starts `skiff-controlplane` (scheduler and controllers in-process) and waits until it is
+/// ready.
+async fn start_controlplane() -> Controlplane {
+    ControlplaneOptions::new()
+        .args(&[
             "--scheduler-backoff-base",
             "200ms",
             "--scheduler-backoff-cap",
             "2s",
-        ];
-        let child = ChildGuard::spawn_bin("skiff-controlplane", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-controlplane");
-        let url = format!("http://{listen}");
-        wait_healthy(&format!("{url}/readyz"), &child).await;
-        Controlplane {
-            child,
-            url,
-            _data: data,
-        }
-    }
-
-    /// A typed client, for polling without spawning kubectl every time.
-    fn client(&self) -> Client {
-        Client::new(&self.url).unwrap()
-    }
-
-    /// Every pod of the default namespace whose labels match `selector`.
-    async fn pods(&self, selector: &str) -> Result<Vec<Pod>, String> {
-        let list: List<Pod> = self
-            .client()
-            .api::<Pod>(Some("default"))
-            .list(&ListParams::default().labels(selector))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(list.items)
-    }
-
-    /// Waits until node `node` is registered with Ready=True.
-    async fn wait_node_ready(&self, node: &str) -> Node {
-        let client = self.client();
-        let result = wait::until(TIMEOUT, POLL, || async {
-            let node = client
-                .api::<Node>(None)
-                .get(node)
-                .await
-                .map_err(|e| e.to_string())?;
-            match ready_status(&node).as_deref() {
-                Some("True") => Ok(node),
-                other => Err(format!("Ready = {other:?}")),
-            }
-        })
-        .await;
-        result.unwrap_or_else(|e| {
-            panic!(
-                "node {node} not Ready: {e}\ncontrolplane log:\n{}",
-                self.child.log_tail()
-            )
-        })
-    }
-
-    /// `kubectl create -f -` of `manifest`, which must succeed.
-    fn create(&self, manifest: &str) {
-        let output = kubectl_stdin(&self.url, &["create", "-f", "-"], manifest);
-        assert!(
-            output.status.success(),
-            "kubectl create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+        ])
+        .timeout(TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
-/// An agent process registered as node `node`.
-struct Agent {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>` of the agent's own API.
-    base: String,
-    /// Its data directory, removed on drop.
-    _dir: TempDir,
+/// Starts `skiff-agent` as node `node` following `controlplane`, without the service proxy
+/// (these tests make no services), and waits until its API answers.
+async fn start_agent(controlplane: &str, node: &str) -> Agent {
+    AgentOptions::new(node)
+        .controlplane(controlplane)
+        .node_status_interval("1s")
+        .resync_interval("1s")
+        .no_proxy()
+        .timeout(TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
-impl Agent {
-    /// Starts `skiff-agent` as node `node` following `controlplane`, without the service
-    /// proxy (these tests make no services), and waits until its API answers.
-    async fn start(controlplane: &str, node: &str) -> Agent {
-        let dir = TempDir::new().unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let image = env::test_image();
-        let data = dir.path().join("data");
-        let args = [
-            "--controlplane",
-            controlplane,
-            "--node-name",
-            node,
-            "--listen",
-            &listen,
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--pod-infra-image",
-            &image,
-            "--pod-infra-command",
-            "sleep 2147483647",
-            "--node-status-interval",
-            "1s",
-            "--resync-interval",
-            "1s",
-            "--no-proxy",
-        ];
-        let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-agent");
-        let base = format!("http://{listen}");
-        wait_healthy(&format!("{base}/healthz"), &child).await;
-        Agent {
-            child,
-            base,
-            _dir: dir,
-        }
-    }
-
-    /// Names of the pods the agent says it runs.
-    async fn pod_names(&self) -> BTreeSet<String> {
-        let list: List<Pod> = reqwest::get(format!("{}/pods", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list.items
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect()
-    }
-}
-
-/// Waits until `url` answers 2xx; panics with the process log otherwise.
-async fn wait_healthy(url: &str, child: &ChildGuard) {
-    let http = reqwest::Client::new();
-    let result = wait::until(TIMEOUT, POLL, || async {
-        match http.get(url).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("{url} answered {}", r.status())),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
-    if let Err(e) = result {
-        panic!(
-            "{} not healthy: {e}\nlog:\n{}",
-            child.name(),
-            child.log_tail()
-        );
-    }
-}
-
-/// The status of the node's Ready condition.
-fn ready_status(node: &Node) -> Option<String> {
-    node.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.status.clone())
-}
-
-/// Phase Running with every container running.
-fn is_running(pod: &Pod) -> bool {
-    let Some(status) = &pod.status else {
-        return false;
-    };
-    status.phase.as_deref() == Some("Running")
-        && !status.container_statuses.is_empty()
-        && status
-            .container_statuses
-            .iter()
-            .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
-}
-
-/// A one-line summary of a pod for failure messages.
-fn summary(pod: &Pod) -> String {
-    let status = pod.status.clone().unwrap_or_default();
-    format!(
-        "{} node={:?} phase={:?} conditions={:?}",
-        pod.metadata.name.as_deref().unwrap_or("?"),
-        pod.spec.node_name,
-        status.phase,
-        status
-            .conditions
-            .iter()
-            .map(|c| format!("{}={}", c.type_, c.status))
-            .collect::<Vec<_>>(),
-    )
+/// Names of the pods the agent says it runs.
+async fn pod_names(agent: &Agent) -> BTreeSet<String> {
+    agent
+        .pods()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect()
 }
 
 /// A pod running `sleep` from the test image, labelled `batch: <batch>`, with `extra_spec`
@@ -254,35 +82,12 @@ fn pod_manifest(name: &str, batch: &str, extra_spec: &str) -> String {
     )
 }
 
-/// The value of Docker label `key` on container `c`.
-fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
-    c.labels.as_ref()?.get(key).map(String::as_str)
-}
-
-/// Every skiff container of nodes `nodes`, in any state.
-async fn node_containers(docker: &Docker, nodes: &[&str]) -> Vec<ContainerSummary> {
-    let mut all = Vec::new();
-    for node in nodes {
-        all.extend(
-            containers_with_label(docker, NODE_LABEL, node)
-                .await
-                .unwrap(),
-        );
-    }
-    all
-}
-
 /// Pod name → the nodes (from `io.skiff.node`) of its running containers, for `nodes`.
 async fn running_pods_by_node(docker: &Docker, nodes: &[&str]) -> BTreeMap<String, Vec<String>> {
     let mut pods: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in node_containers(docker, nodes).await {
-        if c.state != Some(ContainerSummaryStateEnum::RUNNING) {
-            continue;
-        }
-        if let (Some(pod), Some(node)) = (label(&c, POD_LABEL), label(&c, NODE_LABEL)) {
-            pods.entry(pod.to_owned())
-                .or_default()
-                .push(node.to_owned());
+    for c in skiff_containers(docker, nodes).await {
+        if c.is_running() && !c.pod.is_empty() && !c.node.is_empty() {
+            pods.entry(c.pod).or_default().push(c.node);
         }
     }
     pods
@@ -290,31 +95,25 @@ async fn running_pods_by_node(docker: &Docker, nodes: &[&str]) -> BTreeMap<Strin
 
 /// Ids of the running containers of pod `pod` in the engine, with their node label.
 async fn running_ids_of(docker: &Docker, nodes: &[&str], pod: &str) -> BTreeMap<String, String> {
-    node_containers(docker, nodes)
+    skiff_containers(docker, nodes)
         .await
         .into_iter()
-        .filter(|c| {
-            c.state == Some(ContainerSummaryStateEnum::RUNNING) && label(c, POD_LABEL) == Some(pod)
-        })
-        .map(|c| {
-            let node = label(&c, NODE_LABEL).unwrap_or_default().to_owned();
-            (c.id.unwrap(), node)
-        })
+        .filter(|c| c.is_running() && c.pod == pod)
+        .map(|c| (c.id, c.node))
         .collect()
 }
 
 /// Waits until the controlplane reports pod `name` Running with every container running.
 async fn wait_pod_running(cp: &Controlplane, agents: &[&Agent], name: &str) -> Pod {
-    let api = cp.client().api::<Pod>(Some("default"));
-    let result = wait::until(TIMEOUT, POLL, || async {
-        let pod = api.get(name).await.map_err(|e| e.to_string())?;
-        if is_running(&pod) {
-            Ok(pod)
-        } else {
-            Err(summary(&pod))
-        }
-    })
-    .await;
+    let result = cp
+        .wait_pod(name, TIMEOUT, |pod| {
+            if is_running(pod) {
+                Ok(pod.clone())
+            } else {
+                Err(summary(pod))
+            }
+        })
+        .await;
     result.unwrap_or_else(|e| {
         let logs: Vec<String> = agents.iter().map(|a| a.child.log_tail()).collect();
         panic!(
@@ -325,25 +124,23 @@ async fn wait_pod_running(cp: &Controlplane, agents: &[&Agent], name: &str) -> P
     })
 }
 
-/// Two unique node names, and a guard removing their containers (made before any agent runs).
-fn two_nodes(prefix: &str) -> ([String; 2], DockerCleanup) {
-    let nodes = [
+/// Two unique node names.
+fn two_nodes(prefix: &str) -> [String; 2] {
+    [
         unique_name(&format!("{prefix}-a")),
         unique_name(&format!("{prefix}-b")),
-    ];
-    let cleanup = DockerCleanup::for_node(&nodes[0]).node(&nodes[1]);
-    (nodes, cleanup)
+    ]
 }
 
 /// Starts a controlplane and agents for both `nodes`, and waits until both are Ready.
 async fn two_node_cluster(nodes: &[String; 2]) -> (Controlplane, [Agent; 2]) {
-    let cp = Controlplane::start().await;
+    let cp = start_controlplane().await;
     let agents = [
-        Agent::start(&cp.url, &nodes[0]).await,
-        Agent::start(&cp.url, &nodes[1]).await,
+        start_agent(&cp.url, &nodes[0]).await,
+        start_agent(&cp.url, &nodes[1]).await,
     ];
     for node in nodes {
-        cp.wait_node_ready(node).await;
+        cp.wait_node_ready(node, "True", TIMEOUT).await;
     }
     (cp, agents)
 }
@@ -352,7 +149,7 @@ async fn two_node_cluster(nodes: &[String; 2]) -> (Controlplane, [Agent; 2]) {
 async fn a_node_selector_places_the_pod_on_that_node_and_agents_keep_to_their_own() {
     let docker = connect().unwrap();
     let prefix = unique_name("sel");
-    let (nodes, _cleanup) = two_nodes(&prefix);
+    let nodes = two_nodes(&prefix);
     let (cp, agents) = two_node_cluster(&nodes).await;
     let [node_a, node_b] = [nodes[0].as_str(), nodes[1].as_str()];
     let both = [node_a, node_b];
@@ -428,8 +225,8 @@ async fn a_node_selector_places_the_pod_on_that_node_and_agents_keep_to_their_ow
 
     // Each agent runs only its own pod, and over several resyncs neither removes, restarts
     // or adopts the other node's containers although both see all of them in the engine.
-    assert_eq!(agents[0].pod_names().await, BTreeSet::from([on_a.clone()]));
-    assert_eq!(agents[1].pod_names().await, BTreeSet::from([on_b.clone()]));
+    assert_eq!(pod_names(&agents[0]).await, BTreeSet::from([on_a.clone()]));
+    assert_eq!(pod_names(&agents[1]).await, BTreeSet::from([on_b.clone()]));
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(running_ids_of(&docker, &both, &on_b).await, ids_b);
@@ -439,10 +236,10 @@ async fn a_node_selector_places_the_pod_on_that_node_and_agents_keep_to_their_ow
     // Deleting node a's pod removes its containers and leaves node b's alone.
     kubectl_ok(&cp.url, &["delete", "pod", &on_a]);
     let gone = wait::until(TIMEOUT, POLL, || async {
-        let left: Vec<_> = node_containers(&docker, &both)
+        let left: Vec<_> = skiff_containers(&docker, &both)
             .await
             .into_iter()
-            .filter(|c| label(c, POD_LABEL) == Some(on_a.as_str()))
+            .filter(|c| c.pod == on_a)
             .collect();
         left.is_empty()
     })
@@ -462,7 +259,7 @@ async fn twenty_pods_spread_over_two_nodes_and_go_when_deleted() {
     const AT_LEAST_PER_NODE: usize = 5;
     let docker = connect().unwrap();
     let prefix = unique_name("spread");
-    let (nodes, _cleanup) = two_nodes(&prefix);
+    let nodes = two_nodes(&prefix);
     let (cp, agents) = two_node_cluster(&nodes).await;
     let both = [nodes[0].as_str(), nodes[1].as_str()];
 
@@ -526,10 +323,10 @@ async fn twenty_pods_spread_over_two_nodes_and_go_when_deleted() {
     // kubectl delete of all of them: their containers leave the engine.
     kubectl_ok(&cp.url, &["delete", "pods", "-l", &selector]);
     let gone = wait::until(TIMEOUT, POLL, || async {
-        let left: BTreeSet<String> = node_containers(&docker, &both)
+        let left: BTreeSet<String> = skiff_containers(&docker, &both)
             .await
-            .iter()
-            .filter_map(|c| label(c, POD_LABEL).map(str::to_owned))
+            .into_iter()
+            .map(|c| c.pod)
             .filter(|pod| names.contains(pod))
             .collect();
         if left.is_empty() { Ok(()) } else { Err(left) }
@@ -548,7 +345,7 @@ async fn twenty_pods_spread_over_two_nodes_and_go_when_deleted() {
 async fn a_pod_too_big_for_every_node_stays_pending_as_unschedulable() {
     let docker = connect().unwrap();
     let prefix = unique_name("huge");
-    let (nodes, _cleanup) = two_nodes(&prefix);
+    let nodes = two_nodes(&prefix);
     let (cp, _agents) = two_node_cluster(&nodes).await;
     let name = format!("{prefix}-pod");
     let manifest = pod_manifest(&name, &prefix, "").replace(

@@ -13,41 +13,41 @@ use skiff_agent::runtime::{
     ContainerConfig, ContainerRuntime, ContainerState, EXEC_OUTPUT_LIMIT, ImageRef, LabelFilter,
     NetworkMode, PortBinding, Protocol, PullProgress, RuntimeError, labels,
 };
+use skiff_e2e::docker::{RemoveImage, TEST_LABEL};
+use skiff_e2e::{DockerCleanup, env, free_port, unique_name, wait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The label every container of one test carries, so the guard finds them all.
-const TEST_LABEL: &str = "io.skiff.test.run";
 
 /// The local-only test image.
 fn test_image() -> ImageRef {
-    let name =
-        std::env::var("SKIFF_TEST_IMAGE").unwrap_or_else(|_| "skiff-test/busybox:latest".into());
-    ImageRef::parse(&name).expect("SKIFF_TEST_IMAGE is an image reference")
+    ImageRef::parse(&env::test_image()).expect("SKIFF_TEST_IMAGE is an image reference")
 }
 
 /// The image that exists only in the local registry.
 fn registry_image() -> ImageRef {
-    let name = std::env::var("SKIFF_TEST_REGISTRY_IMAGE")
-        .unwrap_or_else(|_| "127.0.0.1:5055/skiff/busybox:1".into());
-    ImageRef::parse(&name).expect("SKIFF_TEST_REGISTRY_IMAGE is an image reference")
+    ImageRef::parse(&env::registry_image())
+        .expect("SKIFF_TEST_REGISTRY_IMAGE is an image reference")
 }
 
 /// A name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("skiff-rt-{prefix}-{}", &id[..10])
+    unique_name(&format!("skiff-rt-{prefix}"))
 }
 
-/// Removes every container labelled with its run id when dropped, also when the test panics.
+/// The containers of one test: labelled with its run id, removed when dropped, also when the
+/// test panics.
 struct Cleanup {
     /// The value of [`TEST_LABEL`] on this test's containers.
     run: String,
+    /// Removes every container labelled with `run`.
+    _guard: DockerCleanup,
 }
 
 impl Cleanup {
     fn new(prefix: &str) -> Self {
+        let run = unique(prefix);
         Cleanup {
-            run: unique(prefix),
+            _guard: DockerCleanup::for_test(&run),
+            run,
         }
     }
 
@@ -67,49 +67,21 @@ impl Cleanup {
     }
 }
 
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let listed = Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label={TEST_LABEL}={}", self.run))
-            .output();
-        let Ok(listed) = listed else { return };
-        let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(&ids)
-                .output();
-        }
-    }
-}
-
 async fn runtime() -> DockerRuntime {
     DockerRuntime::connect(None)
         .await
         .expect("connect to docker")
 }
 
-/// Polls `check` until it yields a value or `timeout` runs out.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+/// Polls `check` every 50 ms until it yields a value; panics naming `what` after `timeout`.
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait::until(timeout, Duration::from_millis(50), check)
+        .await
+        .unwrap_or_else(|err| panic!("timed out after {timeout:?} waiting for {what}: {err}"))
 }
 
 /// Creates and starts `config`, returning the id.
@@ -475,15 +447,6 @@ async fn kill_and_logs() {
     assert!(!info.oom_killed);
 }
 
-/// Removes the registry image from the engine when dropped, so every run pulls for real.
-struct RemoveImage(String);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", &self.0]).output();
-    }
-}
-
 #[tokio::test]
 async fn pull_from_local_registry() {
     let rt = runtime().await;
@@ -679,14 +642,6 @@ async fn pull_with_credentials_from_docker_config() {
         .await
         .unwrap_or_else(|e| panic!("pull with credentials: {e}"));
     assert_eq!(rt.image_present(&image).await.unwrap(), Some(id));
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
 }
 
 /// GET `/` on 127.0.0.1:`port`, returning the whole response, or `None` if it fails.

@@ -17,18 +17,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
-use skiff_api::client::{Client, ListParams};
-use skiff_api::types::{List, Node, Pod};
-use skiff_e2e::docker::{NODE_LABEL, connect, containers_with_label};
+use skiff_api::types::Pod;
+use skiff_e2e::docker::{self, connect, skiff_containers};
+use skiff_e2e::pods::{condition, is_running, summary};
 use skiff_e2e::{
-    ChildGuard, DockerCleanup, Signal, env, free_port, kubectl_ok, kubectl_stdin, unique_name, wait,
+    Agent, AgentOptions, Controlplane, ControlplaneOptions, Signal, env, free_port, kubectl_ok,
+    unique_name, wait,
 };
-use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -36,165 +34,33 @@ use tokio::net::TcpStream;
 const TIMEOUT: Duration = Duration::from_secs(45);
 /// How often conditions are polled.
 const POLL: Duration = Duration::from_millis(250);
-/// Docker label carrying the pod name.
-const POD_LABEL: &str = "io.skiff.pod.name";
-/// Docker label carrying the container name (`POD` for the infra container).
-const CONTAINER_LABEL: &str = "io.skiff.container.name";
 /// The port httpd listens on inside each pod.
 const HTTPD_PORT: u16 = 8080;
 /// The file whose presence makes a pod ready (served at `/ready`).
 const READY_FILE: &str = "/www/ready";
 
-/// A controlplane process on a free port with its own data directory.
-struct Controlplane {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// `http://127.0.0.1:<port>`.
-    url: String,
-    /// The embedded store's directory, removed on drop.
-    _data: TempDir,
+/// Starts `skiff-controlplane` with `extra` flags and waits until it is ready.
+async fn start_controlplane(extra: &[&str]) -> Controlplane {
+    ControlplaneOptions::new()
+        .args(extra)
+        .timeout(TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
-impl Controlplane {
-    /// Starts `skiff-controlplane` with `extra` flags and waits until it is ready.
-    async fn start(extra: &[&str]) -> Controlplane {
-        let data = TempDir::new().unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut args = vec!["--listen", &listen, "--data-dir"];
-        args.push(data.path().to_str().unwrap());
-        args.extend_from_slice(extra);
-        let child = ChildGuard::spawn_bin("skiff-controlplane", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-controlplane");
-        let url = format!("http://{listen}");
-        wait_healthy(&format!("{url}/readyz"), &child).await;
-        Controlplane {
-            child,
-            url,
-            _data: data,
-        }
-    }
-
-    /// A typed client, for polling without spawning kubectl every time.
-    fn client(&self) -> Client {
-        Client::new(&self.url).unwrap()
-    }
-
-    /// Every pod of the default namespace whose labels match `selector`.
-    async fn pods(&self, selector: &str) -> Result<Vec<Pod>, String> {
-        let list: List<Pod> = self
-            .client()
-            .api::<Pod>(Some("default"))
-            .list(&ListParams::default().labels(selector))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(list.items)
-    }
-
-    /// The status of node `node`'s Ready condition, once it is `want`.
-    async fn wait_node_ready_status(&self, node: &str, want: &str) -> Node {
-        let api = self.client().api::<Node>(None);
-        let result = wait::until(TIMEOUT, POLL, || async {
-            let node = api.get(node).await.map_err(|e| e.to_string())?;
-            let ready = node.status.as_ref().and_then(|s| {
-                s.conditions
-                    .iter()
-                    .find(|c| c.type_ == "Ready")
-                    .map(|c| c.status.clone())
-            });
-            if ready.as_deref() == Some(want) {
-                Ok(node)
-            } else {
-                Err(format!("Ready = {ready:?}"))
-            }
-        })
-        .await;
-        result.unwrap_or_else(|e| {
-            panic!(
-                "node {node} not Ready={want}: {e}\ncontrolplane log:\n{}",
-                self.child.log_tail()
-            )
-        })
-    }
-
-    /// `kubectl create -f -` of `manifest`, which must succeed.
-    fn create(&self, manifest: &str) {
-        let output = kubectl_stdin(&self.url, &["create", "-f", "-"], manifest);
-        assert!(
-            output.status.success(),
-            "kubectl create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    /// `kubectl get <what> -o json`, parsed.
-    fn get_json(&self, what: &[&str]) -> serde_json::Value {
-        let mut args = vec!["get"];
-        args.extend_from_slice(what);
-        args.extend_from_slice(&["-o", "json"]);
-        serde_json::from_str(&kubectl_ok(&self.url, &args)).unwrap()
-    }
-}
-
-/// An agent process registered as a node.
-struct Agent {
-    /// The process, killed on drop.
-    child: ChildGuard,
-    /// Its data directory, removed on drop.
-    _dir: TempDir,
-}
-
-impl Agent {
-    /// Starts `skiff-agent` as node `node` following `controlplane`, with `extra` flags, and
-    /// waits until its API answers.
-    async fn start(controlplane: &str, node: &str, extra: &[&str]) -> Agent {
-        let dir = TempDir::new().unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let image = env::test_image();
-        let data = dir.path().join("data");
-        let mut args = vec![
-            "--controlplane",
-            controlplane,
-            "--node-name",
-            node,
-            "--listen",
-            &listen,
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--pod-infra-image",
-            &image,
-            "--pod-infra-command",
-            "sleep 2147483647",
-            "--node-status-interval",
-            "1s",
-            "--resync-interval",
-            "1s",
-        ];
-        args.extend_from_slice(extra);
-        let child = ChildGuard::spawn_bin("skiff-agent", &args, &[("RUST_LOG", "info")])
-            .expect("start skiff-agent");
-        wait_healthy(&format!("http://{listen}/healthz"), &child).await;
-        Agent { child, _dir: dir }
-    }
-}
-
-/// Waits until `url` answers 2xx; panics with the process log otherwise.
-async fn wait_healthy(url: &str, child: &ChildGuard) {
-    let http = reqwest::Client::new();
-    let result = wait::until(TIMEOUT, POLL, || async {
-        match http.get(url).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("{url} answered {}", r.status())),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
-    if let Err(e) = result {
-        panic!(
-            "{} not healthy: {e}\nlog:\n{}",
-            child.name(),
-            child.log_tail()
-        );
-    }
+/// Starts `skiff-agent` as node `node` following `controlplane`, with `extra` flags, and
+/// waits until its API answers.
+async fn start_agent(controlplane: &str, node: &str, extra: &[&str]) -> Agent {
+    AgentOptions::new(node)
+        .controlplane(controlplane)
+        .node_status_interval("1s")
+        .resync_interval("1s")
+        .args(extra)
+        .timeout(TIMEOUT)
+        .poll(POLL)
+        .start()
+        .await
 }
 
 /// An RC `name` of `replicas` pods labelled `app: <name>`, each serving its hostname with
@@ -236,35 +102,7 @@ spec:
 
 /// Phase Running, every container running, and the Ready condition True.
 fn is_running_and_ready(pod: &Pod) -> bool {
-    let Some(status) = &pod.status else {
-        return false;
-    };
-    status.phase.as_deref() == Some("Running")
-        && !status.container_statuses.is_empty()
-        && status
-            .container_statuses
-            .iter()
-            .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
-        && status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
-/// A one-line summary of a pod for failure messages.
-fn summary(pod: &Pod) -> String {
-    let status = pod.status.clone().unwrap_or_default();
-    format!(
-        "{} node={:?} phase={:?} conditions={:?}",
-        pod.metadata.name.as_deref().unwrap_or("?"),
-        pod.spec.node_name,
-        status.phase,
-        status
-            .conditions
-            .iter()
-            .map(|c| format!("{}={}", c.type_, c.status))
-            .collect::<Vec<_>>(),
-    )
+    is_running(pod) && condition(pod, "Ready").as_deref() == Some("True")
 }
 
 /// The name of a pod.
@@ -272,28 +110,14 @@ fn name_of(pod: &Pod) -> String {
     pod.metadata.name.clone().unwrap_or_default()
 }
 
-/// The value of Docker label `key` on container `c`.
-fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
-    c.labels.as_ref()?.get(key).map(String::as_str)
-}
-
 /// Pod name → id of its running `main` container, for the containers of `nodes`.
 async fn running_mains(docker: &Docker, nodes: &[&str]) -> BTreeMap<String, String> {
-    let mut mains = BTreeMap::new();
-    for node in nodes {
-        for c in containers_with_label(docker, NODE_LABEL, node)
-            .await
-            .unwrap()
-        {
-            if c.state == Some(ContainerSummaryStateEnum::RUNNING)
-                && label(&c, CONTAINER_LABEL) == Some("main")
-                && let Some(pod) = label(&c, POD_LABEL)
-            {
-                mains.insert(pod.to_owned(), c.id.clone().unwrap_or_default());
-            }
-        }
-    }
-    mains
+    skiff_containers(docker, nodes)
+        .await
+        .into_iter()
+        .filter(|c| c.is_running() && c.container == "main" && !c.pod.is_empty())
+        .map(|c| (c.pod, c.id))
+        .collect()
 }
 
 /// Waits until exactly `replicas` pods match `selector`, all running and ready, and Docker runs
@@ -369,17 +193,7 @@ async fn http_get(addr: &str) -> Result<String, String> {
 
 /// `docker exec <container> <command…>`, which must succeed.
 fn docker_exec(container: &str, command: &[&str]) {
-    let output = Command::new("docker")
-        .arg("exec")
-        .arg(container)
-        .args(command)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "docker exec {container} {command:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    docker::exec(container, command).unwrap();
 }
 
 /// The ready and not-ready addresses of Endpoints `name` with their ports, via kubectl.
@@ -416,10 +230,9 @@ fn pod_ip(pod: &Pod) -> String {
 async fn a_replication_controller_scales_and_replaces_relabelled_and_deleted_pods() {
     let docker = connect().unwrap();
     let node = unique_name("rc-node");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let cp = Controlplane::start(&[]).await;
-    let _agent = Agent::start(&cp.url, &node, &["--no-proxy"]).await;
-    cp.wait_node_ready_status(&node, "True").await;
+    let cp = start_controlplane(&[]).await;
+    let _agent = start_agent(&cp.url, &node, &["--no-proxy"]).await;
+    cp.wait_node_ready(&node, "True", TIMEOUT).await;
     let nodes = [node.as_str()];
     let rc = unique_name("web");
     let selector = format!("app={rc}");
@@ -509,11 +322,10 @@ async fn a_replication_controller_scales_and_replaces_relabelled_and_deleted_pod
 async fn a_service_balances_over_ready_pods_and_drops_a_not_ready_one() {
     let docker = connect().unwrap();
     let node = unique_name("svc-node");
-    let _cleanup = DockerCleanup::for_node(&node);
-    let cp = Controlplane::start(&[]).await;
+    let cp = start_controlplane(&[]).await;
     // The only agent, so the only proxy listening on the service port.
-    let agent = Agent::start(&cp.url, &node, &[]).await;
-    cp.wait_node_ready_status(&node, "True").await;
+    let agent = start_agent(&cp.url, &node, &[]).await;
+    cp.wait_node_ready(&node, "True", TIMEOUT).await;
     let nodes = [node.as_str()];
     let rc = unique_name("echo");
     let selector = format!("app={rc}");
@@ -648,8 +460,7 @@ async fn pods_of_a_node_that_stops_reporting_are_recreated_elsewhere() {
     const REPLICAS: usize = 4;
     let docker = connect().unwrap();
     let nodes = [unique_name("evict-a"), unique_name("evict-b")];
-    let _cleanup = DockerCleanup::for_node(&nodes[0]).node(&nodes[1]);
-    let cp = Controlplane::start(&[
+    let cp = start_controlplane(&[
         "--node-monitor-grace-period",
         "3s",
         "--node-monitor-period",
@@ -662,9 +473,9 @@ async fn pods_of_a_node_that_stops_reporting_are_recreated_elsewhere() {
     for node in &nodes {
         agents.insert(
             node.clone(),
-            Agent::start(&cp.url, node, &["--no-proxy"]).await,
+            start_agent(&cp.url, node, &["--no-proxy"]).await,
         );
-        cp.wait_node_ready_status(node, "True").await;
+        cp.wait_node_ready(node, "True", TIMEOUT).await;
     }
     let both = [nodes[0].as_str(), nodes[1].as_str()];
     let rc = unique_name("spread");
@@ -690,7 +501,7 @@ async fn pods_of_a_node_that_stops_reporting_are_recreated_elsewhere() {
         .unwrap();
 
     // The node goes Ready=Unknown once its heartbeat is older than the grace period.
-    let unknown = cp.wait_node_ready_status(&dead, "Unknown").await;
+    let unknown = cp.wait_node_ready(&dead, "Unknown", TIMEOUT).await;
     let ready = unknown
         .status
         .as_ref()

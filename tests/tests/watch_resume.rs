@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use skiff_e2e::{ChildGuard, free_port, unique_name, wait};
-use tempfile::TempDir;
+use skiff_e2e::{ControlplaneOptions, unique_name};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Writes made while the watch runs.
@@ -24,42 +23,6 @@ const CUT_EVERY: usize = 120;
 /// Longest wait for any one watch event.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Starts the controlplane on the embedded store in `data` and waits until it is ready.
-async fn start(data: &TempDir) -> (ChildGuard, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let data_dir = data.path().display().to_string();
-    let process = ChildGuard::spawn_bin(
-        "skiff-controlplane",
-        // The API alone: the only writes are the test's own.
-        &[
-            "--listen",
-            &listen,
-            "--data-dir",
-            &data_dir,
-            "--no-scheduler",
-            "--no-controllers",
-        ],
-        &[("RUST_LOG", "info")],
-    )
-    .expect("skiff-controlplane starts");
-    let base = format!("http://{listen}");
-    let http = reqwest::Client::new();
-    let ready = format!("{base}/readyz");
-    wait::until(
-        Duration::from_secs(30),
-        Duration::from_millis(100),
-        || async {
-            match http.get(&ready).send().await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("not ready: {e}\n{}", process.log_tail()));
-    (process, base)
-}
-
 /// A pod manifest.
 fn pod(name: &str) -> Value {
     json!({
@@ -67,6 +30,11 @@ fn pod(name: &str) -> Value {
         "metadata": {"name": name},
         "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}
     })
+}
+
+/// GETs `url` and parses the JSON answer.
+async fn get_json(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 /// The resourceVersion of an object as a number.
@@ -106,19 +74,12 @@ async fn write_all(base: String, namespace: String, writer: usize) -> Vec<(i64, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cut_websocket_watch_resumes_without_loss_or_duplicates() {
-    let data = tempfile::tempdir().unwrap();
-    let (mut process, base) = start(&data).await;
+    // The API alone: the only writes are the test's own.
+    let mut cp = ControlplaneOptions::new().api_only().start().await;
+    let base = cp.url.clone();
     let namespace = unique_name("resume");
-    let http = reqwest::Client::new();
     let collection = format!("{base}/api/v1/namespaces/{namespace}/pods");
-    let listed: Value = http
-        .get(&collection)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&collection).await;
     let mut last_seen = revision(&listed);
 
     let writers: Vec<_> = (0..WRITERS)
@@ -192,26 +153,14 @@ async fn a_cut_websocket_watch_resumes_without_loss_or_duplicates() {
     );
 
     // A restart of the embedded store keeps every object as it was.
-    let before: Value = http
-        .get(&collection)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let status = process.stop().unwrap();
+    let before: Value = get_json(&collection).await;
+    let status = cp.stop();
     assert!(
         status.success(),
         "the controlplane did not exit cleanly: {status}"
     );
-    let (_process, base) = start(&data).await;
-    let after: Value = reqwest::get(format!("{base}/api/v1/namespaces/{namespace}/pods"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    cp.restart().await;
+    let after: Value = get_json(&collection).await;
     let index = |list: &Value| -> BTreeMap<String, (String, String)> {
         list["items"]
             .as_array()
