@@ -542,8 +542,10 @@ async fn a_crashing_container_restarts_with_growing_delays() {
         let previous_end = times[&(restart - 1)].1;
         let started = times[&restart].0;
         let waited = started - previous_end;
+        // The lower bound is the back-off itself; the upper bound only says the agent does not
+        // stall (it is generous because creating and starting a container under load is slow).
         assert!(
-            waited >= want - 0.1 && waited <= want + 1.5,
+            waited >= want - 0.1 && waited <= want + 3.0,
             "restart {restart} came {waited:.2}s after the exit, expected about {want}s ({times:?})"
         );
     }

@@ -501,14 +501,21 @@ fn sh(script: &str) {
 #[tokio::test]
 async fn pull_reports_layer_progress() {
     let rt = runtime().await;
-    // An image whose layer the engine has never seen: one file with unique content, pushed to
-    // the registry and removed locally.
+    // An image whose layer the engine has never seen: 4 MiB of random bytes, pushed to the
+    // registry and removed locally. Random, so the compressed layer stays large enough for the
+    // engine to report download progress (a tiny layer arrives in one read with no byte count).
     let registry = registry_image().domain;
     let name = unique("progress");
     let image = ImageRef::parse(&format!("{registry}/skiff/{name}:1")).unwrap();
     let _remove = RemoveImage(image.docker_name());
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("data"), name.repeat(20_000)).unwrap();
+    let mut random = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open("/dev/urandom").unwrap(), 4 << 20),
+        &mut random,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data"), random).unwrap();
     sh(&format!(
         "tar -C {dir} -c . | docker import - {image} >/dev/null && docker push {image} >/dev/null && docker rmi {image} >/dev/null",
         dir = dir.path().display(),
