@@ -22,7 +22,7 @@ use skiff_agent::pod::{PodManager, PodManagerConfig};
 use skiff_agent::prober::ProbeManager;
 use skiff_agent::proxy::{self, ProxyConfig};
 use skiff_agent::runtime::docker::DockerRuntime;
-use skiff_agent::server::{self, ServerState};
+use skiff_agent::server::{self, RuntimeLogs, ServerState};
 use skiff_agent::status::mirror::DEFAULT_MIRROR_RESYNC_INTERVAL;
 use skiff_agent::status::{
     HostFacts, MirrorPodManager, NodeReporter, NodeStatusConfig, PodStatusReporter,
@@ -260,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     pod_config.backoff_cap = cli.crashloop_backoff_max;
     pod_config.resync_interval = cli.resync_interval;
     let host_ip = pod_config.effective_host_ip();
+    let log_runtime = runtime.clone();
     let probes = Arc::new(ProbeManager::new(runtime.clone()));
     let pod_manager = PodManager::new(runtime.clone(), pod_config, metrics.clone(), probes);
     if let Some(client) = client {
@@ -306,6 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let state = ServerState {
         pods: Arc::new(pod_manager.status_handle()),
         metrics,
+        logs: Some(Arc::new(RuntimeLogs(log_runtime))),
     };
     tasks.spawn({
         let shutdown = shutdown.clone();

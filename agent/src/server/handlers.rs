@@ -58,7 +58,7 @@ pub async fn not_found(uri: Uri) -> Response {
 }
 
 /// A `Status` as JSON with its own code as the HTTP status.
-fn status_response(status: Status) -> Response {
+pub(super) fn status_response(status: Status) -> Response {
     let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (code, Json(status)).into_response()
 }

@@ -1,9 +1,13 @@
-//! The agent HTTP API: /healthz, /pods, /pods/{namespace}/{name}, /metrics.
+//! The agent HTTP API: /healthz, /pods, /pods/{namespace}/{name}, /metrics and
+//! /containerLogs/{namespace}/{pod}/{container}.
 //!
 //! [`run`] serves a [`router`] on a listener until its shutdown token is cancelled, so tests
 //! start it on port 0 and stop it when they are done.
 
 mod handlers;
+mod logs;
+
+pub use logs::{ContainerLogSource, RuntimeLogs};
 
 use std::sync::Arc;
 
@@ -45,6 +49,8 @@ pub struct ServerState {
     pub pods: Arc<dyn PodStatusSource>,
     /// The metrics `/metrics` encodes.
     pub metrics: Arc<Metrics>,
+    /// Where container logs come from; None answers log requests with 404.
+    pub logs: Option<Arc<dyn ContainerLogSource>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -73,6 +79,10 @@ pub fn router(state: ServerState) -> Router {
         .route("/pods", get(handlers::list_pods))
         .route("/pods/{namespace}/{name}", get(handlers::get_pod))
         .route("/metrics", get(handlers::metrics))
+        .route(
+            "/containerLogs/{namespace}/{pod}/{container}",
+            get(logs::container_logs),
+        )
         .fallback(handlers::not_found)
         .with_state(state)
 }

@@ -64,6 +64,7 @@ async fn start(pods: Vec<Pod>) -> (String, CancellationToken, tokio::task::JoinH
     let state = ServerState {
         pods: Arc::new(FixedPods(pods)),
         metrics,
+        logs: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -142,4 +143,77 @@ async fn serves_health_pods_and_metrics_and_stops_on_shutdown() {
         .unwrap()
         .unwrap();
     assert!(client.get(format!("{base}/healthz")).send().await.is_err());
+}
+
+/// Logs that name the container and the tail they were asked for.
+struct EchoLogs;
+
+impl ContainerLogSource for EchoLogs {
+    fn logs(
+        &self,
+        container_id: String,
+        tail: Option<usize>,
+    ) -> futures::future::BoxFuture<'_, Result<String, crate::runtime::RuntimeError>> {
+        Box::pin(async move {
+            if container_id == "gone" {
+                return Err(crate::runtime::RuntimeError::NotFound {
+                    operation: "read logs".into(),
+                    message: "no such container".into(),
+                });
+            }
+            Ok(format!("logs of {container_id} tail={tail:?}\n"))
+        })
+    }
+}
+
+#[tokio::test]
+async fn serves_container_logs_at_the_kubelet_path() {
+    let mut pod = running_pod("web");
+    pod.status.as_mut().unwrap().container_statuses[0].container_id =
+        Some("docker://abc123".into());
+    let mut gone = running_pod("old");
+    gone.status.as_mut().unwrap().container_statuses[0].container_id = Some("docker://gone".into());
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let state = ServerState {
+        pods: Arc::new(FixedPods(vec![pod, gone, running_pod("new")])),
+        metrics,
+        logs: Some(Arc::new(EchoLogs)),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(run(listener, state, shutdown.clone()));
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+    let ok = get("/containerLogs/default/web/web?tailLines=5")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "logs of abc123 tail=Some(5)\n");
+    let all = get("/containerLogs/default/web/web").await.unwrap();
+    assert_eq!(all.text().await.unwrap(), "logs of abc123 tail=None\n");
+
+    let no_pod: Status = get("/containerLogs/default/nope/web")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(no_pod.is_not_found(), "{no_pod:?}");
+    let not_created: Status = get("/containerLogs/default/new/web")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(not_created.code, 400, "{not_created:?}");
+    let removed: Status = get("/containerLogs/default/old/web")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(removed.is_not_found(), "{removed:?}");
+    shutdown.cancel();
 }

@@ -1,0 +1,83 @@
+//! Container logs over the agent API, at the kubelet's path:
+//! `GET /containerLogs/{namespace}/{pod}/{container}?tailLines=N`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use skiff_api::Status;
+
+use super::ServerState;
+use super::handlers::status_response;
+use crate::runtime::{ContainerRuntime, RuntimeError};
+
+/// Reads a container's output; object-safe so the server does not depend on the runtime type.
+pub trait ContainerLogSource: Send + Sync + 'static {
+    /// The container's stdout and stderr, the last `tail` lines when given.
+    fn logs(
+        &self,
+        container_id: String,
+        tail: Option<usize>,
+    ) -> BoxFuture<'_, Result<String, RuntimeError>>;
+}
+
+/// Serves logs from a [`ContainerRuntime`].
+pub struct RuntimeLogs<R>(pub Arc<R>);
+
+impl<R: ContainerRuntime> ContainerLogSource for RuntimeLogs<R> {
+    fn logs(
+        &self,
+        container_id: String,
+        tail: Option<usize>,
+    ) -> BoxFuture<'_, Result<String, RuntimeError>> {
+        Box::pin(async move { self.0.container_logs(&container_id, tail).await })
+    }
+}
+
+/// Query parameters of a log request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogQuery {
+    /// Only the last N lines.
+    tail_lines: Option<usize>,
+}
+
+/// `GET /containerLogs/{namespace}/{pod}/{container}`: the current container's output as
+/// text, or a 404 `Status` naming what is missing.
+pub async fn container_logs(
+    State(state): State<ServerState>,
+    Path((namespace, pod_name, container)): Path<(String, String, String)>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let Some(source) = &state.logs else {
+        return status_response(Status::failure(
+            404,
+            skiff_api::status::reason::NOT_FOUND,
+            "this agent does not serve container logs".to_string(),
+        ));
+    };
+    let Some(pod) = state.pods.pod(&namespace, &pod_name) else {
+        return status_response(Status::not_found("pods", &pod_name));
+    };
+    let container_id = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.iter().find(|c| c.name == container))
+        .and_then(|c| c.container_id.as_deref())
+        .map(|id| id.strip_prefix("docker://").unwrap_or(id).to_string());
+    let Some(container_id) = container_id else {
+        return status_response(Status::bad_request(format!(
+            "container \"{container}\" in pod \"{pod_name}\" has not been created"
+        )));
+    };
+    match source.logs(container_id, query.tail_lines).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Err(e) if e.is_not_found() => status_response(Status::not_found("containers", &container)),
+        Err(e) => status_response(Status::internal(format!(
+            "could not read the logs of container {container} of pod {namespace}/{pod_name}: {e}"
+        ))),
+    }
+}
