@@ -273,6 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("could not read the host's resources")?
         };
         let mut node_config = NodeStatusConfig::new(&node_name, host_ip);
+        node_config.agent_endpoint = Some(agent_endpoint(listen, host_ip));
         node_config.interval = cli.node_status_interval;
         node_config.max_pods = cli.max_pods;
         if !cli.no_proxy {
@@ -352,6 +353,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     info!("skiff-agent stopped");
     Ok(())
+}
+
+/// The URL the controlplane reaches this agent's API at: the listen address, or the host's
+/// address when the agent listens on every interface.
+fn agent_endpoint(listen: std::net::SocketAddr, host_ip: std::net::IpAddr) -> String {
+    let ip = if listen.ip().is_unspecified() {
+        host_ip
+    } else {
+        listen.ip()
+    };
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("http://{v4}:{}", listen.port()),
+        std::net::IpAddr::V6(v6) => format!("http://[{v6}]:{}", listen.port()),
+    }
 }
 
 /// The node name: the flag's, else the host name lowercased; must be a DNS-1123 subdomain.
@@ -438,6 +453,23 @@ mod tests {
             assert!(help.contains(flag), "{flag} missing from --help");
             assert!(help.contains(env), "{env} missing from --help");
         }
+    }
+
+    #[test]
+    fn the_published_endpoint_is_reachable_from_the_controlplane() {
+        let host: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            agent_endpoint("127.0.0.1:10250".parse().unwrap(), host),
+            "http://127.0.0.1:10250"
+        );
+        assert_eq!(
+            agent_endpoint("0.0.0.0:10250".parse().unwrap(), host),
+            "http://192.0.2.7:10250"
+        );
+        assert_eq!(
+            agent_endpoint("[::1]:9".parse().unwrap(), host),
+            "http://[::1]:9"
+        );
     }
 
     #[test]

@@ -408,3 +408,42 @@ async fn a_pod_too_big_for_every_node_stays_pending_as_unschedulable() {
         );
     }
 }
+
+#[tokio::test]
+async fn kubectl_logs_reads_a_container_through_the_agent_of_its_node() {
+    let node = unique_name("logs");
+    let cp = start_controlplane().await;
+    let agent = start_agent(&cp.url, &node).await;
+    cp.wait_node_ready(&node, "True", TIMEOUT).await;
+    let name = unique_name("talker");
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: {}\n    imagePullPolicy: IfNotPresent\n    command: [sh, -c, \"echo first line; echo second line; exec sleep 3600\"]\n",
+        env::test_image()
+    );
+    cp.create(&manifest);
+    wait_pod_running(&cp, &[&agent], &name).await;
+
+    // The output may trail the Running status by a moment: wait for both lines.
+    let all = wait::until(TIMEOUT, POLL, || async {
+        let out = kubectl_ok(&cp.url, &["logs", &name]);
+        (out.contains("first line") && out.contains("second line")).then_some(out)
+    })
+    .await
+    .unwrap();
+    assert_eq!(all, "first line\nsecond line\n");
+    assert_eq!(
+        kubectl_ok(&cp.url, &["logs", &name, "--tail=1"]),
+        "second line\n"
+    );
+    assert_eq!(kubectl_ok(&cp.url, &["logs", &name, "-c", "main"]), all);
+
+    let wrong = skiff_e2e::kubectl(&cp.url, &["logs", &name, "-c", "nope"]);
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("container nope is not valid for pod"),
+        "{stderr}"
+    );
+    let missing = skiff_e2e::kubectl(&cp.url, &["logs", "no-such-pod"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+}

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_api::types::{
-    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, ObjectMeta, Quantity, Time,
+    AGENT_ENDPOINT_ANNOTATION, Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo,
+    ObjectMeta, Quantity, Time,
 };
 use skiff_api::wait::Backoff;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +57,8 @@ pub struct NodeStatusConfig {
     pub host_ip: IpAddr,
     /// First delay between failed registrations (doubling, jittered, up to 30 s).
     pub retry_base: Duration,
+    /// Base URL of this agent's HTTP API, published on the Node for `kubectl logs`.
+    pub agent_endpoint: Option<String>,
 }
 
 impl NodeStatusConfig {
@@ -67,6 +70,7 @@ impl NodeStatusConfig {
             max_pods: DEFAULT_MAX_PODS,
             host_ip,
             retry_base: Duration::from_millis(500),
+            agent_endpoint: None,
         }
     }
 }
@@ -315,8 +319,26 @@ pub fn new_node(
         },
         ..Node::default()
     };
+    apply_endpoint(&mut node, config.agent_endpoint.as_deref());
     apply_status(&mut node, config, facts, health, now);
     node
+}
+
+/// Publishes the agent's API endpoint on `node`; true if anything changed.
+pub fn apply_endpoint(node: &mut Node, endpoint: Option<&str>) -> bool {
+    let Some(endpoint) = endpoint else {
+        return false;
+    };
+    let annotations = &mut node.metadata.annotations;
+    if annotations
+        .get(AGENT_ENDPOINT_ANNOTATION)
+        .map(String::as_str)
+        == Some(endpoint)
+    {
+        return false;
+    }
+    annotations.insert(AGENT_ENDPOINT_ANNOTATION.to_string(), endpoint.to_string());
+    true
 }
 
 /// Registers the node and keeps its status fresh.
@@ -431,7 +453,9 @@ impl<A: NodeApi, R: ContainerRuntime> NodeReporter<A, R> {
                     Err(e) => return Err(StatusError::api("create", &self.object(), e)),
                 }
             };
-            if !apply_labels(&mut node, &labels) {
+            let labelled = apply_labels(&mut node, &labels);
+            let published = apply_endpoint(&mut node, self.config.agent_endpoint.as_deref());
+            if !labelled && !published {
                 return Ok(());
             }
             match self.api.update_node(&node).await {

@@ -19,7 +19,10 @@ pub use int_or_string::IntOrString;
 pub use list::List;
 pub use manifest::ContainerManifestList;
 pub use meta::{ListMeta, ObjectMeta, ObjectReference, OwnerReference};
-pub use node::{Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo};
+pub use node::{
+    AGENT_ENDPOINT_ANNOTATION, Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus,
+    NodeSystemInfo,
+};
 pub use pod::{
     Container, ContainerPort, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, EmptyDirVolumeSource, EnvVar, ExecAction,

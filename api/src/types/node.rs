@@ -8,6 +8,10 @@ use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 use super::time::Time;
 
+/// Annotation on a Node with the base URL of its agent's HTTP API (`http://127.0.0.1:10250`),
+/// which the apiserver uses for `pods/{name}/log`.
+pub const AGENT_ENDPOINT_ANNOTATION: &str = "skiff.io/agent-endpoint";
+
 /// A machine running a skiff agent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

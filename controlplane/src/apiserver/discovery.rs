@@ -94,6 +94,7 @@ pub async fn core_v1_resources() -> Response {
         subresource::<Node>("status", "Node", &STATUS_VERBS),
         entry::<Pod>(&["all"]),
         subresource::<Pod>("binding", "Binding", &["create"]),
+        subresource::<Pod>("log", "Pod", &["get"]),
         subresource::<Pod>("status", "Pod", &STATUS_VERBS),
         entry::<ReplicationController>(&["all"]),
         scale,

@@ -18,6 +18,7 @@
 mod discovery;
 mod fields;
 mod handlers;
+mod logs;
 mod manifests;
 mod openapi;
 pub mod patch;
@@ -101,6 +102,10 @@ pub fn router(state: AppState) -> Router {
             post(subresources::bind),
         )
         .route("/api/v1/nodes/{name}/manifests", get(manifests::serve))
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            get(logs::pod_log),
+        )
         .route(
             "/api/v1/namespaces/{namespace}/bindings",
             post(subresources::bind_collection),

@@ -1,0 +1,108 @@
+//! `GET /api/v1/namespaces/{namespace}/pods/{name}/log`: a container's output, read from the
+//! agent of the pod's node (its API endpoint is the Node's `skiff.io/agent-endpoint`
+//! annotation), as `kubectl logs` expects.
+
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use skiff_api::Status;
+use skiff_api::types::AGENT_ENDPOINT_ANNOTATION;
+
+use super::request::Query;
+use super::response::ApiResult;
+use super::state::AppState;
+
+/// How long the agent may take to answer.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The agent could not be reached or answered nonsense.
+fn unavailable(message: String) -> Status {
+    Status::failure(503, "ServiceUnavailable", message)
+}
+
+/// Serves a container's log by asking the agent of the pod's node.
+pub async fn pod_log(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let query = Query::parse(raw.as_deref());
+    if query.flag("follow") {
+        return Err(Status::bad_request("follow is not supported by skiff yet; omit -f").into());
+    }
+    if query.flag("previous") {
+        return Err(
+            Status::bad_request("logs of a previous container are not kept by skiff").into(),
+        );
+    }
+    let pod = state.pods.registry.get(Some(&namespace), &name).await?;
+    let names: Vec<&str> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let container = match (query.get("container"), names.as_slice()) {
+        (Some(c), _) => c.to_string(),
+        (None, [only]) => (*only).to_string(),
+        (None, _) => {
+            return Err(Status::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                names.join(" ")
+            ))
+            .into());
+        }
+    };
+    if !names.contains(&container.as_str()) {
+        return Err(Status::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        ))
+        .into());
+    }
+    let Some(node_name) = pod.spec.node_name.as_deref().filter(|n| !n.is_empty()) else {
+        return Err(
+            Status::bad_request(format!("pod {name} does not have a host assigned")).into(),
+        );
+    };
+    let node = state.nodes.registry.get(None, node_name).await?;
+    let Some(endpoint) = node.metadata.annotations.get(AGENT_ENDPOINT_ANNOTATION) else {
+        return Err(unavailable(format!(
+            "node {node_name} does not publish its agent's address (annotation {AGENT_ENDPOINT_ANNOTATION})"
+        ))
+        .into());
+    };
+    let mut url = format!(
+        "{}/containerLogs/{namespace}/{name}/{container}",
+        endpoint.trim_end_matches('/')
+    );
+    if let Some(tail) = query.number("tailLines")? {
+        url.push_str(&format!("?tailLines={tail}"));
+    }
+    let client = reqwest::Client::builder()
+        .timeout(AGENT_TIMEOUT)
+        .build()
+        .map_err(|e| Status::internal(format!("could not build an HTTP client: {e}")))?;
+    let response = client.get(&url).send().await.map_err(|e| {
+        unavailable(format!(
+            "could not reach the agent of node {node_name} at {endpoint}: {e}"
+        ))
+    })?;
+    let code = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unavailable(format!("the agent of node {node_name} broke off: {e}")))?;
+    if !code.is_success() {
+        // The agent answers errors as Status objects; pass them on with their code.
+        let status = serde_json::from_slice::<Status>(&body)
+            .ok()
+            .filter(|s| s.kind == "Status")
+            .unwrap_or_else(|| {
+                unavailable(format!("the agent of node {node_name} answered {code}"))
+            });
+        return Err(status.into());
+    }
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response())
+}
