@@ -446,4 +446,29 @@ async fn kubectl_logs_reads_a_container_through_the_agent_of_its_node() {
     );
     let missing = skiff_e2e::kubectl(&cp.url, &["logs", "no-such-pod"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+
+    // `kubectl logs -f`: with --tail=1 the first answer is one line; every later line can only
+    // have come through the followed stream.
+    let ticker = unique_name("ticker");
+    cp.create(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {ticker}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: {}\n    imagePullPolicy: IfNotPresent\n    command: [sh, -c, \"i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done\"]\n",
+        env::test_image()
+    ));
+    wait_pod_running(&cp, &[&agent], &ticker).await;
+    let home = tempfile::tempdir().unwrap();
+    let follower = skiff_e2e::process::ChildGuard::spawn(skiff_e2e::kubectl_command(
+        &cp.url,
+        home.path(),
+        &["logs", "-f", "--tail=1", &ticker],
+    ))
+    .unwrap();
+    let first = follower.wait_for_log_line("tick ", TIMEOUT).await.unwrap();
+    let first: u64 = first.trim().trim_start_matches("tick ").parse().unwrap();
+    let later = format!("tick {}", first + 5);
+    follower.wait_for_log_line(&later, TIMEOUT).await.unwrap();
+    assert!(
+        follower.is_running(),
+        "kubectl logs -f ended early:\n{}",
+        follower.log()
+    );
 }

@@ -26,6 +26,9 @@ pub use types::{
 /// Where pull progress goes: the latest aggregate, for callers that want to show it.
 pub type PullProgressSender = tokio::sync::watch::Sender<PullProgress>;
 
+/// A container's output as it is written, for following logs.
+pub type LogStream = futures::stream::BoxStream<'static, Result<bytes::Bytes, RuntimeError>>;
+
 /// The operations pod workers and probers need from a container engine.
 ///
 /// Ids are the engine's container ids (a name works too with Docker, but identity is the id
@@ -89,6 +92,23 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         id: &str,
         tail: Option<usize>,
     ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+
+    /// Follows the container's output: the last `tail` lines (or all of it), then whatever it
+    /// writes, until it stops or the stream is dropped. Runtimes that cannot stream say so.
+    fn follow_logs(
+        &self,
+        id: &str,
+        tail: Option<usize>,
+    ) -> impl Future<Output = Result<LogStream, RuntimeError>> + Send {
+        let _ = tail;
+        let operation = format!("follow the logs of container {id}");
+        async move {
+            Err(RuntimeError::Docker {
+                operation,
+                message: "this runtime cannot stream logs".to_string(),
+            })
+        }
+    }
 
     /// Pulls `image` (with `auth` for its registry) and returns the image id; progress goes to
     /// the log at intervals and to `progress` when given. Failures are [`RuntimeError::ImagePull`].

@@ -1,18 +1,20 @@
 //! Container logs over the agent API, at the kubelet's path:
-//! `GET /containerLogs/{namespace}/{pod}/{container}?tailLines=N`.
+//! `GET /containerLogs/{namespace}/{pod}/{container}?tailLines=N[&follow=true]`.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use skiff_api::Status;
 
 use super::ServerState;
 use super::handlers::status_response;
-use crate::runtime::{ContainerRuntime, RuntimeError};
+use crate::runtime::{ContainerRuntime, LogStream, RuntimeError};
 
 /// Reads a container's output; object-safe so the server does not depend on the runtime type.
 pub trait ContainerLogSource: Send + Sync + 'static {
@@ -22,6 +24,13 @@ pub trait ContainerLogSource: Send + Sync + 'static {
         container_id: String,
         tail: Option<usize>,
     ) -> BoxFuture<'_, Result<String, RuntimeError>>;
+
+    /// The container's output from the last `tail` lines on, as it is written.
+    fn follow(
+        &self,
+        container_id: String,
+        tail: Option<usize>,
+    ) -> BoxFuture<'_, Result<LogStream, RuntimeError>>;
 }
 
 /// Serves logs from a [`ContainerRuntime`].
@@ -35,6 +44,14 @@ impl<R: ContainerRuntime> ContainerLogSource for RuntimeLogs<R> {
     ) -> BoxFuture<'_, Result<String, RuntimeError>> {
         Box::pin(async move { self.0.container_logs(&container_id, tail).await })
     }
+
+    fn follow(
+        &self,
+        container_id: String,
+        tail: Option<usize>,
+    ) -> BoxFuture<'_, Result<LogStream, RuntimeError>> {
+        Box::pin(async move { self.0.follow_logs(&container_id, tail).await })
+    }
 }
 
 /// Query parameters of a log request.
@@ -43,6 +60,9 @@ impl<R: ContainerRuntime> ContainerLogSource for RuntimeLogs<R> {
 pub struct LogQuery {
     /// Only the last N lines.
     tail_lines: Option<usize>,
+    /// Keep streaming what the container writes.
+    #[serde(default)]
+    follow: bool,
 }
 
 /// `GET /containerLogs/{namespace}/{pod}/{container}`: the current container's output as
@@ -73,11 +93,28 @@ pub async fn container_logs(
             "container \"{container}\" in pod \"{pod_name}\" has not been created"
         )));
     };
+    if query.follow {
+        return match source.follow(container_id, query.tail_lines).await {
+            Ok(stream) => {
+                let body =
+                    Body::from_stream(stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+                ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+            }
+            Err(e) => log_error(e, &namespace, &pod_name, &container),
+        };
+    }
     match source.logs(container_id, query.tail_lines).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
-        Err(e) if e.is_not_found() => status_response(Status::not_found("containers", &container)),
-        Err(e) => status_response(Status::internal(format!(
-            "could not read the logs of container {container} of pod {namespace}/{pod_name}: {e}"
-        ))),
+        Err(e) => log_error(e, &namespace, &pod_name, &container),
     }
+}
+
+/// A runtime error reading logs as a Status response.
+fn log_error(e: RuntimeError, namespace: &str, pod_name: &str, container: &str) -> Response {
+    if e.is_not_found() {
+        return status_response(Status::not_found("containers", container));
+    }
+    status_response(Status::internal(format!(
+        "could not read the logs of container {container} of pod {namespace}/{pod_name}: {e}"
+    )))
 }

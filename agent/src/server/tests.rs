@@ -164,6 +164,25 @@ impl ContainerLogSource for EchoLogs {
             Ok(format!("logs of {container_id} tail={tail:?}\n"))
         })
     }
+
+    fn follow(
+        &self,
+        container_id: String,
+        tail: Option<usize>,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::runtime::LogStream, crate::runtime::RuntimeError>,
+    > {
+        Box::pin(async move {
+            let chunks = vec![
+                Ok(bytes::Bytes::from(format!(
+                    "following {container_id} tail={tail:?}\n"
+                ))),
+                Ok(bytes::Bytes::from_static(b"more\n")),
+            ];
+            Ok(futures::StreamExt::boxed(futures::stream::iter(chunks)))
+        })
+    }
 }
 
 #[tokio::test]
@@ -193,6 +212,13 @@ async fn serves_container_logs_at_the_kubelet_path() {
     assert_eq!(ok.text().await.unwrap(), "logs of abc123 tail=Some(5)\n");
     let all = get("/containerLogs/default/web/web").await.unwrap();
     assert_eq!(all.text().await.unwrap(), "logs of abc123 tail=None\n");
+    let followed = get("/containerLogs/default/web/web?follow=true&tailLines=1")
+        .await
+        .unwrap();
+    assert_eq!(
+        followed.text().await.unwrap(),
+        "following abc123 tail=Some(1)\nmore\n"
+    );
 
     let no_pod: Status = get("/containerLogs/default/nope/web")
         .await

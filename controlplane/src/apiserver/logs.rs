@@ -1,9 +1,11 @@
 //! `GET /api/v1/namespaces/{namespace}/pods/{name}/log`: a container's output, read from the
 //! agent of the pod's node (its API endpoint is the Node's `skiff.io/agent-endpoint`
-//! annotation), as `kubectl logs` expects.
+//! annotation), as `kubectl logs` expects; with `follow=true` the agent's stream is passed on
+//! as it arrives (`kubectl logs -f`).
 
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -29,9 +31,7 @@ pub async fn pod_log(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let query = Query::parse(raw.as_deref());
-    if query.flag("follow") {
-        return Err(Status::bad_request("follow is not supported by skiff yet; omit -f").into());
-    }
+    let follow = query.flag("follow");
     if query.flag("previous") {
         return Err(
             Status::bad_request("logs of a previous container are not kept by skiff").into(),
@@ -77,11 +77,25 @@ pub async fn pod_log(
         "{}/containerLogs/{namespace}/{name}/{container}",
         endpoint.trim_end_matches('/')
     );
+    let mut params = Vec::new();
     if let Some(tail) = query.number("tailLines")? {
-        url.push_str(&format!("?tailLines={tail}"));
+        params.push(format!("tailLines={tail}"));
     }
-    let client = reqwest::Client::builder()
-        .timeout(AGENT_TIMEOUT)
+    if follow {
+        params.push("follow=true".to_string());
+    }
+    if !params.is_empty() {
+        url.push('?');
+        url.push_str(&params.join("&"));
+    }
+    // A followed log streams for as long as the client reads: only connecting is bounded.
+    let builder = reqwest::Client::builder().connect_timeout(AGENT_TIMEOUT);
+    let builder = if follow {
+        builder
+    } else {
+        builder.timeout(AGENT_TIMEOUT)
+    };
+    let client = builder
         .build()
         .map_err(|e| Status::internal(format!("could not build an HTTP client: {e}")))?;
     let response = client.get(&url).send().await.map_err(|e| {
@@ -90,6 +104,10 @@ pub async fn pod_log(
         ))
     })?;
     let code = response.status();
+    if follow && code.is_success() {
+        let body = Body::from_stream(response.bytes_stream());
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response());
+    }
     let body = response
         .bytes()
         .await

@@ -21,7 +21,7 @@ use tracing::{debug, info, instrument};
 
 use self::errors::map_error;
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageRef, LabelFilter,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageRef, LabelFilter, LogStream,
     PullProgressSender, RegistryAuth, RuntimeError, RuntimeVersion,
 };
 
@@ -230,6 +230,32 @@ impl ContainerRuntime for DockerRuntime {
             bytes.drain(..bytes.len() - LOGS_LIMIT);
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn follow_logs(&self, id: &str, tail: Option<usize>) -> Result<LogStream, RuntimeError> {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            follow: true,
+            tail: tail.map_or_else(|| "all".to_string(), |n| n.to_string()),
+            ..Default::default()
+        };
+        // Inspect first so a missing container is an error here, not an empty stream.
+        self.docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| map_error(format!("inspect container {id}"), e))?;
+        let id = id.to_string();
+        let stream = self
+            .docker
+            .clone()
+            .logs(&id, Some(options))
+            .map(move |frame| {
+                frame
+                    .map(|frame| bytes::Bytes::copy_from_slice(exec::frame_bytes(&frame)))
+                    .map_err(|e| map_error(format!("follow the logs of container {id}"), e))
+            });
+        Ok(stream.boxed())
     }
 
     #[instrument(skip_all, fields(image = %image))]
