@@ -471,4 +471,36 @@ async fn kubectl_logs_reads_a_container_through_the_agent_of_its_node() {
         "kubectl logs -f ended early:\n{}",
         follower.log()
     );
+
+    // `kubectl logs --previous`: a container that fails once (its emptyDir remembers) keeps
+    // its first instance's output readable after the restart.
+    let twice = unique_name("twice");
+    cp.create(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {twice}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes:\n  - name: data\n    emptyDir: {{}}\n  containers:\n  - name: main\n    image: {}\n    imagePullPolicy: IfNotPresent\n    volumeMounts:\n    - name: data\n      mountPath: /data\n    command: [sh, -c, \"if [ -f /data/ran ]; then echo second run; exec sleep 3600; else touch /data/ran; echo first run; exit 1; fi\"]\n",
+        env::test_image()
+    ));
+    cp.wait_pod(&twice, TIMEOUT, |pod| {
+        let restarted = pod
+            .status
+            .as_ref()
+            .is_some_and(|s| s.container_statuses.iter().any(|c| c.restart_count >= 1));
+        if restarted && is_running(pod) {
+            Ok(())
+        } else {
+            Err(summary(pod))
+        }
+    })
+    .await
+    .unwrap();
+    let current = wait::until(TIMEOUT, POLL, || async {
+        let out = kubectl_ok(&cp.url, &["logs", &twice]);
+        out.contains("second run").then_some(out)
+    })
+    .await
+    .unwrap();
+    assert_eq!(current, "second run\n");
+    assert_eq!(
+        kubectl_ok(&cp.url, &["logs", &twice, "--previous"]),
+        "first run\n"
+    );
 }

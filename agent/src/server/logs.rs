@@ -1,5 +1,5 @@
 //! Container logs over the agent API, at the kubelet's path:
-//! `GET /containerLogs/{namespace}/{pod}/{container}?tailLines=N[&follow=true]`.
+//! `GET /containerLogs/{namespace}/{pod}/{container}?tailLines=N[&follow=true][&previous=true]`.
 
 use std::sync::Arc;
 
@@ -63,6 +63,9 @@ pub struct LogQuery {
     /// Keep streaming what the container writes.
     #[serde(default)]
     follow: bool,
+    /// The previous (terminated) instance of the container instead of the current one.
+    #[serde(default)]
+    previous: bool,
 }
 
 /// `GET /containerLogs/{namespace}/{pod}/{container}`: the current container's output as
@@ -82,16 +85,26 @@ pub async fn container_logs(
     let Some(pod) = state.pods.pod(&namespace, &pod_name) else {
         return status_response(Status::not_found("pods", &pod_name));
     };
-    let container_id = pod
+    let status = pod
         .status
         .as_ref()
-        .and_then(|s| s.container_statuses.iter().find(|c| c.name == container))
-        .and_then(|c| c.container_id.as_deref())
-        .map(|id| id.strip_prefix("docker://").unwrap_or(id).to_string());
+        .and_then(|s| s.container_statuses.iter().find(|c| c.name == container));
+    let container_id = if query.previous {
+        status
+            .and_then(|c| c.last_state.as_ref())
+            .and_then(|s| s.terminated.as_ref())
+            .and_then(|t| t.container_id.as_deref())
+    } else {
+        status.and_then(|c| c.container_id.as_deref())
+    }
+    .map(|id| id.strip_prefix("docker://").unwrap_or(id).to_string());
     let Some(container_id) = container_id else {
-        return status_response(Status::bad_request(format!(
-            "container \"{container}\" in pod \"{pod_name}\" has not been created"
-        )));
+        let message = if query.previous {
+            format!("previous terminated container \"{container}\" in pod \"{pod_name}\" not found")
+        } else {
+            format!("container \"{container}\" in pod \"{pod_name}\" has not been created")
+        };
+        return status_response(Status::bad_request(message));
     };
     if query.follow {
         return match source.follow(container_id, query.tail_lines).await {

@@ -190,6 +190,17 @@ async fn serves_container_logs_at_the_kubelet_path() {
     let mut pod = running_pod("web");
     pod.status.as_mut().unwrap().container_statuses[0].container_id =
         Some("docker://abc123".into());
+    {
+        let status = &mut pod.status.as_mut().unwrap().container_statuses[0];
+        status.last_state = Some(skiff_api::types::ContainerState {
+            terminated: Some(skiff_api::types::ContainerStateTerminated {
+                exit_code: 1,
+                container_id: Some("docker://before".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
     let mut gone = running_pod("old");
     gone.status.as_mut().unwrap().container_statuses[0].container_id = Some("docker://gone".into());
     let metrics = Arc::new(crate::metrics::Metrics::new());
@@ -212,6 +223,17 @@ async fn serves_container_logs_at_the_kubelet_path() {
     assert_eq!(ok.text().await.unwrap(), "logs of abc123 tail=Some(5)\n");
     let all = get("/containerLogs/default/web/web").await.unwrap();
     assert_eq!(all.text().await.unwrap(), "logs of abc123 tail=None\n");
+    let previous = get("/containerLogs/default/web/web?previous=true")
+        .await
+        .unwrap();
+    assert_eq!(previous.text().await.unwrap(), "logs of before tail=None\n");
+    let no_previous: Status = get("/containerLogs/default/new/web?previous=true")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(no_previous.code, 400, "{no_previous:?}");
     let followed = get("/containerLogs/default/web/web?follow=true&tailLines=1")
         .await
         .unwrap();

@@ -1,7 +1,8 @@
 //! `GET /api/v1/namespaces/{namespace}/pods/{name}/log`: a container's output, read from the
 //! agent of the pod's node (its API endpoint is the Node's `skiff.io/agent-endpoint`
 //! annotation), as `kubectl logs` expects; with `follow=true` the agent's stream is passed on
-//! as it arrives (`kubectl logs -f`).
+//! as it arrives (`kubectl logs -f`), and `previous=true` reads the container's previous
+//! instance, which the agent keeps until the next restart (`kubectl logs --previous`).
 
 use std::time::Duration;
 
@@ -32,11 +33,6 @@ pub async fn pod_log(
 ) -> ApiResult {
     let query = Query::parse(raw.as_deref());
     let follow = query.flag("follow");
-    if query.flag("previous") {
-        return Err(
-            Status::bad_request("logs of a previous container are not kept by skiff").into(),
-        );
-    }
     let pod = state.pods.registry.get(Some(&namespace), &name).await?;
     let names: Vec<&str> = pod
         .spec
@@ -83,6 +79,9 @@ pub async fn pod_log(
     }
     if follow {
         params.push("follow=true".to_string());
+    }
+    if query.flag("previous") {
+        params.push("previous=true".to_string());
     }
     if !params.is_empty() {
         url.push('?');
