@@ -18,6 +18,33 @@ pub mod stats;
 pub mod watch;
 
 use std::future::Future;
+use std::process::ExitCode;
+
+use crate::report::Report;
+
+/// The `main` of every benchmark binary: runs `work` on a fresh runtime until it finishes or a
+/// signal arrives, prints its report, and exits 0 only when every measurement succeeded
+/// (1 on failures, 130 when interrupted).
+pub fn run_to_exit<F: Future<Output = Report>>(name: &str, work: F) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{name}: could not start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(until_interrupted(work)) {
+        Some(report) => {
+            println!("{}", report.render());
+            if report.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        None => ExitCode::from(130),
+    }
+}
 
 /// Runs `work` until it finishes or SIGINT/SIGTERM arrives; on a signal `work` is dropped,
 /// which drops its guards (daemons stopped, containers removed), and None is returned.

@@ -20,7 +20,7 @@ use skiff_bench::docker::{self, BENCH_LABEL, LabelCleanup, NODE_LABEL, RawPod};
 use skiff_bench::process::{pid_of_command, rss_kib_of};
 use skiff_bench::report::Report;
 use skiff_bench::stats::{Samples, millis};
-use skiff_bench::{env, pods, until_interrupted};
+use skiff_bench::{env, pods};
 
 /// How long the agent gets to settle before a memory reading.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -74,25 +74,7 @@ struct SizeResult {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("agent: could not start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(until_interrupted(run(cli))) {
-        Some(report) => {
-            println!("{}", report.render());
-            if report.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        None => ExitCode::from(130),
-    }
+    skiff_bench::run_to_exit("agent", run(Cli::parse()))
 }
 
 /// Builds the plan, runs it and turns errors into report lines.

@@ -18,7 +18,7 @@ use skiff_bench::etcd::EtcdServer;
 use skiff_bench::load::{self, LoadConfig, LoadOutcome};
 use skiff_bench::report::Report;
 use skiff_bench::stats::{Samples, Summary};
-use skiff_bench::{env, pods, until_interrupted};
+use skiff_bench::{env, pods};
 
 /// Namespace of every benchmark pod.
 const NAMESPACE: &str = "default";
@@ -80,25 +80,7 @@ struct Plan {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("apiserver: could not start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(until_interrupted(run(cli))) {
-        Some(report) => {
-            println!("{}", report.render());
-            if report.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        None => ExitCode::from(130),
-    }
+    skiff_bench::run_to_exit("apiserver", run(Cli::parse()))
 }
 
 /// Runs the baseline and every chosen backend; failures become report lines.

@@ -27,7 +27,7 @@ use skiff_bench::load::{self, LoadConfig, LoadOutcome};
 use skiff_bench::report::Report;
 use skiff_bench::stats::Samples;
 use skiff_bench::watch::PodTracker;
-use skiff_bench::{env, pods, until_interrupted};
+use skiff_bench::{env, pods};
 
 /// Namespace of every benchmark pod.
 const NAMESPACE: &str = "default";
@@ -87,25 +87,7 @@ enum Part {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("scheduling: could not start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(until_interrupted(run(cli))) {
-        Some(report) => {
-            println!("{}", report.render());
-            if report.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        None => ExitCode::from(130),
-    }
+    skiff_bench::run_to_exit("scheduling", run(Cli::parse()))
 }
 
 /// Runs the chosen parts; failures become report lines.
