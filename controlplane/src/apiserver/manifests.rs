@@ -26,7 +26,7 @@ use crate::registry::ObjectFilter;
 use crate::watchcache::{CachedObject, EventType, POD_NODE_INDEX, WatchItem, WatchRequest};
 
 /// The pods of one node as the agent should see them, keyed `namespace/name`.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default)]
 struct NodeView {
     /// Each pod with status and resourceVersion stripped, so only what matters compares.
     pods: BTreeMap<String, Pod>,
@@ -42,27 +42,22 @@ impl NodeView {
         view
     }
 
-    /// Adds or replaces a pod.
-    fn put(&mut self, pod: &Pod) {
+    /// Adds or replaces a pod; true when what the node should run changed.
+    fn put(&mut self, pod: &Pod) -> bool {
         let mut manifest = pod.clone();
         manifest.status = None;
         manifest.metadata.resource_version = None;
-        let key = format!(
-            "{}/{}",
-            manifest.metadata.namespace_or_empty(),
-            manifest.metadata.name_or_empty()
-        );
+        let key = view_key(pod);
+        if self.pods.get(&key) == Some(&manifest) {
+            return false;
+        }
         self.pods.insert(key, manifest);
+        true
     }
 
-    /// Removes a pod.
-    fn remove(&mut self, pod: &Pod) {
-        let key = format!(
-            "{}/{}",
-            pod.metadata.namespace_or_empty(),
-            pod.metadata.name_or_empty()
-        );
-        self.pods.remove(&key);
+    /// Removes a pod; true when it was there.
+    fn remove(&mut self, pod: &Pod) -> bool {
+        self.pods.remove(&view_key(pod)).is_some()
     }
 
     /// The list at `revision`.
@@ -73,6 +68,15 @@ impl NodeView {
             self.pods.values().cloned().collect(),
         )
     }
+}
+
+/// The view's key of a pod: `namespace/name`.
+fn view_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace_or_empty(),
+        pod.metadata.name_or_empty()
+    )
 }
 
 /// One watch event as a JSON line.
@@ -125,12 +129,11 @@ pub async fn serve(
                 let item = pods.next().await?;
                 match item {
                     WatchItem::Event { kind, object } => {
-                        let before = view.clone();
-                        match kind {
+                        let changed = match kind {
                             EventType::Added | EventType::Modified => view.put(&object.object),
                             EventType::Deleted => view.remove(&object.object),
-                        }
-                        if view != before {
+                        };
+                        if changed {
                             let event = WatchEvent::Modified(view.list(&node, object.revision()));
                             return Some((line(&event), (pods, view, node)));
                         }
