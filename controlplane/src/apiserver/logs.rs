@@ -18,7 +18,7 @@ use super::response::ApiResult;
 use super::state::AppState;
 
 /// How long the agent may take to answer.
-const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The agent could not be reached or answered nonsense.
 fn unavailable(message: String) -> Status {
@@ -88,16 +88,11 @@ pub async fn pod_log(
         url.push_str(&params.join("&"));
     }
     // A followed log streams for as long as the client reads: only connecting is bounded.
-    let builder = reqwest::Client::builder().connect_timeout(AGENT_TIMEOUT);
-    let builder = if follow {
-        builder
-    } else {
-        builder.timeout(AGENT_TIMEOUT)
-    };
-    let client = builder
-        .build()
-        .map_err(|e| Status::internal(format!("could not build an HTTP client: {e}")))?;
-    let response = client.get(&url).send().await.map_err(|e| {
+    let mut request = state.agent_client.get(&url);
+    if !follow {
+        request = request.timeout(AGENT_TIMEOUT);
+    }
+    let response = request.send().await.map_err(|e| {
         unavailable(format!(
             "could not reach the agent of node {node_name} at {endpoint}: {e}"
         ))

@@ -92,6 +92,8 @@ pub struct Inner {
     pub config: ServerConfig,
     /// Cancelled when the server shuts down; ends watches and the watch caches.
     pub shutdown: CancellationToken,
+    /// One connection pool to the agents, for `pods/{name}/log`.
+    pub agent_client: reqwest::Client,
 }
 
 impl std::ops::Deref for AppState {
@@ -138,6 +140,10 @@ impl AppState {
             storage,
             config,
             shutdown,
+            agent_client: reqwest::Client::builder()
+                .connect_timeout(super::logs::AGENT_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
         };
         AppState {
             inner: Arc::new(inner),
