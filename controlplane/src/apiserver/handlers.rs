@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use skiff_api::Status;
 use skiff_api::types::{Pod, ReplicationController};
 
-use super::patch::{Patch, PatchType};
-use super::request::{Query, content_type, decode_object, parse_document, parse_json, read_body};
+use super::patch::read_patch;
+use super::request::{Query, decode_object, decode_write, parse_json, read_body};
 use super::response::{ApiResult, json_response};
 use super::state::{AppState, Served};
 use super::table::{table, wants_table};
@@ -129,15 +129,15 @@ pub async fn create<T: Served>(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let query = Query::parse(raw.as_deref());
-    query.reject_dry_run()?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let decoded = decode_object::<T>(
-        parse_document(&headers, &bytes)?,
+    let decoded = decode_write::<T>(
+        raw.as_deref(),
+        &headers,
+        body,
+        state.config.max_body_bytes,
         "v1",
         T::KIND,
-        query.field_validation()?,
-    )?;
+    )
+    .await?;
     let namespace = namespace(&params);
     check_namespace::<T>(decoded.object.metadata().namespace.as_deref(), namespace)?;
     let created = T::handle(&state)
@@ -194,15 +194,15 @@ async fn put<T: Served>(
     body: Body,
     target: UpdateTarget,
 ) -> ApiResult {
-    let query = Query::parse(raw.as_deref());
-    query.reject_dry_run()?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let decoded = decode_object::<T>(
-        parse_document(&headers, &bytes)?,
+    let decoded = decode_write::<T>(
+        raw.as_deref(),
+        &headers,
+        body,
+        state.config.max_body_bytes,
         "v1",
         T::KIND,
-        query.field_validation()?,
-    )?;
+    )
+    .await?;
     let updated = T::handle(&state)
         .registry
         .update(namespace(&params), name(&params), target, decoded.object)
@@ -241,12 +241,8 @@ async fn patch_target<T: Served>(
     body: Body,
     target: UpdateTarget,
 ) -> ApiResult {
-    let query = Query::parse(raw.as_deref());
-    query.reject_dry_run()?;
-    let validation = query.field_validation()?;
-    let patch_type = PatchType::from_media_type(&content_type(&headers))?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let patch = Patch::parse(patch_type, &bytes)?;
+    let (validation, patch) =
+        read_patch(raw.as_deref(), &headers, body, state.config.max_body_bytes).await?;
     let name = name(&params);
     let mut warnings = Vec::new();
     let updated = T::handle(&state)

@@ -256,6 +256,23 @@ fn without_directives(map: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// A patch request's field validation and its parsed patch: dry runs are refused
+/// and the size limit applies.
+pub async fn read_patch(
+    raw: Option<&str>,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<(super::request::FieldValidation, Patch), Status> {
+    let query = super::request::Query::parse(raw);
+    query.reject_dry_run()?;
+    let validation = query.field_validation()?;
+    let patch_type = PatchType::from_media_type(&super::request::content_type(headers))?;
+    let bytes = super::request::read_body(body, limit).await?;
+    let patch = Patch::parse(patch_type, &bytes)?;
+    Ok((validation, patch))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

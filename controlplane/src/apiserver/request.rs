@@ -108,6 +108,27 @@ pub struct Decoded<T> {
     pub warnings: Vec<String>,
 }
 
+/// A write request's body decoded as `kind` of `api_version`: dry runs are
+/// refused, the size limit applies and unknown fields are handled per `fieldValidation`.
+pub async fn decode_write<T: DeserializeOwned + serde::Serialize>(
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    api_version: &str,
+    kind: &str,
+) -> Result<Decoded<T>, Status> {
+    let query = Query::parse(raw);
+    query.reject_dry_run()?;
+    let bytes = read_body(body, limit).await?;
+    decode_object::<T>(
+        parse_document(headers, &bytes)?,
+        api_version,
+        kind,
+        query.field_validation()?,
+    )
+}
+
 /// Reads the whole body; 413 when it is larger than `limit` bytes.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Status> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {

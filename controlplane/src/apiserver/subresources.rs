@@ -7,8 +7,8 @@ use skiff_api::Status;
 use skiff_api::types::{Binding, ReplicationController};
 
 use super::handlers::Params;
-use super::patch::{Patch, PatchType};
-use super::request::{Query, content_type, decode_object, parse_document, read_body};
+use super::patch::read_patch;
+use super::request::{decode_object, decode_write};
 use super::response::{ApiResult, json_response};
 use super::state::AppState;
 use crate::registry::{Scale, UpdateTarget, apply_scale, bind_pod, scale_of};
@@ -49,15 +49,15 @@ async fn bind_from_body(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let query = Query::parse(raw.as_deref());
-    query.reject_dry_run()?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let decoded = decode_object::<Binding>(
-        parse_document(headers, &bytes)?,
+    let decoded = decode_write::<Binding>(
+        raw.as_deref(),
+        headers,
+        body,
+        state.config.max_body_bytes,
         "v1",
         "Binding",
-        query.field_validation()?,
-    )?;
+    )
+    .await?;
     let binding = decoded.object;
     let pod = match name {
         Some(name) => name.to_string(),
@@ -104,15 +104,15 @@ pub async fn put_scale(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let query = Query::parse(raw.as_deref());
-    query.reject_dry_run()?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let decoded = decode_object::<Scale>(
-        parse_document(&headers, &bytes)?,
+    let decoded = decode_write::<Scale>(
+        raw.as_deref(),
+        &headers,
+        body,
+        state.config.max_body_bytes,
         "autoscaling/v1",
         "Scale",
-        query.field_validation()?,
-    )?;
+    )
+    .await?;
     let scale = decoded.object;
     let name = name(&params);
     let updated = state
@@ -140,12 +140,8 @@ pub async fn patch_scale(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let query = Query::parse(raw.as_deref());
-    query.reject_dry_run()?;
-    let validation = query.field_validation()?;
-    let patch_type = PatchType::from_media_type(&content_type(&headers))?;
-    let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let patch = Patch::parse(patch_type, &bytes)?;
+    let (validation, patch) =
+        read_patch(raw.as_deref(), &headers, body, state.config.max_body_bytes).await?;
     let name = name(&params);
     let updated = state
         .replication_controllers
