@@ -288,6 +288,29 @@ impl Agent {
             .unwrap_or_else(|err| panic!("{err}"))
     }
 
+    /// How many pod syncs the agent has finished (`skiff_agent_pod_sync_duration_seconds_count`).
+    pub async fn pod_syncs(&self) -> u64 {
+        let metrics = self.metrics().await;
+        sync_count(&metrics).unwrap_or_else(|| panic!("no pod sync count in:\n{metrics}"))
+    }
+
+    /// Waits until the agent has finished `syncs` more pod syncs: the barrier for "nothing
+    /// changed over several resyncs", instead of sleeping and hoping the agent looked.
+    pub async fn wait_syncs(&self, syncs: u64, timeout: Duration) {
+        let target = self.pod_syncs().await + syncs;
+        let result = wait::until(timeout, self.options.poll, || async {
+            let done = self.pod_syncs().await;
+            if done >= target {
+                Ok(())
+            } else {
+                Err(format!("{done} of {target} syncs"))
+            }
+        })
+        .await;
+        result
+            .unwrap_or_else(|err| panic!("resyncs: {err}\nagent log:\n{}", self.child.log_tail()));
+    }
+
     /// Waits until `check` passes on pod `name` in `/pods` and returns its value; panics
     /// naming `what`, with the last state seen and the agent log, at `timeout`.
     pub async fn wait_pod<T>(
@@ -368,6 +391,15 @@ pub fn static_pod_name(name: &str, node: &str) -> String {
     format!("{name}-{node}")
 }
 
+/// The pod sync count in Prometheus text, when present.
+fn sync_count(metrics: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("skiff_agent_pod_sync_duration_seconds_count "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map(|value| value as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,5 +467,12 @@ mod tests {
     #[test]
     fn static_pods_are_named_after_the_node() {
         assert_eq!(static_pod_name("web", "edge-1"), "web-edge-1");
+    }
+
+    #[test]
+    fn reads_the_sync_count_from_prometheus_text() {
+        let text = "# TYPE x histogram\nskiff_agent_pod_sync_duration_seconds_sum 0.5\nskiff_agent_pod_sync_duration_seconds_count 42\n";
+        assert_eq!(sync_count(text), Some(42));
+        assert_eq!(sync_count("nothing here"), None);
     }
 }

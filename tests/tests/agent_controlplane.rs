@@ -154,7 +154,7 @@ async fn pods_survive_a_controlplane_outage_and_an_agent_restart() {
         .unwrap();
     // Several resyncs later nothing was restarted or replaced.
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        agent.wait_syncs(1, TIMEOUT).await;
         assert_eq!(
             running_pod_container_ids(&docker, &node, "web").await,
             web_ids

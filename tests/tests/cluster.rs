@@ -228,7 +228,9 @@ async fn a_node_selector_places_the_pod_on_that_node_and_agents_keep_to_their_ow
     assert_eq!(pod_names(&agents[0]).await, BTreeSet::from([on_a.clone()]));
     assert_eq!(pod_names(&agents[1]).await, BTreeSet::from([on_b.clone()]));
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        for agent in &agents {
+            agent.wait_syncs(1, TIMEOUT).await;
+        }
         assert_eq!(running_ids_of(&docker, &both, &on_b).await, ids_b);
         assert_eq!(running_ids_of(&docker, &both, &on_a).await, ids_a);
     }
