@@ -61,7 +61,7 @@ impl Agent {
             .prefix("skiff-bench-agent-")
             .tempdir()
             .map_err(AgentError::DataDir)?;
-        let listen = format!("127.0.0.1:{}", env::free_port()?);
+        let listen = format!("127.0.0.1:{}", env::free_port());
         let mut args = vec![
             "--node-name".to_string(),
             config.node.clone(),

@@ -73,7 +73,7 @@ impl Controlplane {
             .prefix("skiff-bench-cp-")
             .tempdir()
             .map_err(ControlplaneError::DataDir)?;
-        let listen = format!("127.0.0.1:{}", env::free_port()?);
+        let listen = format!("127.0.0.1:{}", env::free_port());
         let mut args = vec!["--listen".to_string(), listen.clone()];
         match store {
             Store::Embedded => {

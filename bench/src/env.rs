@@ -1,13 +1,11 @@
-//! What a benchmark takes from its environment: the test image, the release binaries it
-//! drives, free loopback ports and unique names.
+//! What a benchmark takes from its environment: the release binaries it drives and the
+//! programs it needs on PATH. The test image, free ports and unique names are the e2e
+//! harness's (`skiff_e2e`), re-exported here.
 
-use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-/// The local-only busybox image used when `SKIFF_TEST_IMAGE` is unset (built by scripts/test).
-pub const DEFAULT_TEST_IMAGE: &str = "skiff-test/busybox:latest";
+pub use skiff_e2e::env::{DEFAULT_TEST_IMAGE, test_image};
+pub use skiff_e2e::{free_port, unique_name};
 /// The command of every benchmark infra container: the busybox `sleep` applet, forever.
 pub const INFRA_COMMAND: [&str; 2] = ["sleep", "2147483647"];
 
@@ -33,17 +31,6 @@ pub enum EnvError {
         /// What it is needed for.
         why: String,
     },
-    /// No free loopback port could be found.
-    #[error("no free TCP port on 127.0.0.1: {0}")]
-    NoPort(String),
-}
-
-/// The image every benchmark container runs: `SKIFF_TEST_IMAGE`, else the default.
-pub fn test_image() -> String {
-    std::env::var("SKIFF_TEST_IMAGE")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_TEST_IMAGE.to_string())
 }
 
 /// Path of the release binary `name`: next to the running benchmark (they share
@@ -87,47 +74,9 @@ pub fn require_on_path(name: &str, why: &str) -> Result<PathBuf, EnvError> {
         })
 }
 
-/// Ports this process has handed out already.
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// A TCP port on 127.0.0.1 that was free a moment ago and not handed out before.
-pub fn free_port() -> Result<u16, EnvError> {
-    for _ in 0..100 {
-        let listener =
-            TcpListener::bind(("127.0.0.1", 0)).map_err(|e| EnvError::NoPort(e.to_string()))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| EnvError::NoPort(e.to_string()))?
-            .port();
-        let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
-        if handed.get_or_insert_with(HashSet::new).insert(port) {
-            return Ok(port);
-        }
-    }
-    Err(EnvError::NoPort(
-        "100 attempts gave only ports already used".to_string(),
-    ))
-}
-
-/// `prefix-` followed by eight random hex digits: a name no earlier run used.
-pub fn unique_name(prefix: &str) -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("{prefix}-{}", &id[..8])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_are_distinct_and_names_unique() {
-        let a = free_port().unwrap();
-        let b = free_port().unwrap();
-        assert_ne!(a, b);
-        let x = unique_name("skiff-bench");
-        assert!(x.starts_with("skiff-bench-") && x.len() == "skiff-bench-".len() + 8);
-        assert_ne!(x, unique_name("skiff-bench"));
-    }
 
     #[test]
     fn missing_binaries_and_programs_are_named() {

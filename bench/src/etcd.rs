@@ -44,8 +44,8 @@ impl EtcdServer {
             .prefix("skiff-bench-etcd-")
             .tempdir()
             .map_err(EtcdError::DataDir)?;
-        let client = format!("http://127.0.0.1:{}", env::free_port()?);
-        let peer = format!("http://127.0.0.1:{}", env::free_port()?);
+        let client = format!("http://127.0.0.1:{}", env::free_port());
+        let peer = format!("http://127.0.0.1:{}", env::free_port());
         let name = env::unique_name("skiff-bench");
         let args: Vec<String> = [
             "--name",
