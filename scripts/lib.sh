@@ -33,6 +33,45 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
+# Install every Debian package skiff's build, tests and `scripts/run` need that this machine
+# lacks: protoc *and* the protobuf include files (etcd-client's build script needs both), etcd,
+# docker-registry and a static busybox (the local test and example images). Both README
+# commands call this, so a fresh Debian machine with Rust and Docker needs nothing by hand.
+install_prerequisites() {
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (https://rustup.rs)"
+    local pkgs=()
+    command -v protoc >/dev/null 2>&1 || pkgs+=(protobuf-compiler)
+    [ -f /usr/include/google/protobuf/descriptor.proto ] || pkgs+=(libprotobuf-dev)
+    command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
+    [ -x /usr/bin/docker-registry ] || pkgs+=(docker-registry)
+    find_static_busybox >/dev/null || pkgs+=(busybox-static)
+    command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
+    if ! docker info >/dev/null 2>&1 && ! command -v docker >/dev/null 2>&1; then
+        pkgs+=(docker.io)
+    fi
+    apt_install "${pkgs[@]}"
+    ensure_docker
+    command -v kubectl >/dev/null 2>&1 \
+        || log "warning: kubectl not found; tests that drive kubectl will fail (Debian: kubernetes-client)"
+}
+
+# Make sure a Docker Engine answers, starting the service if it is installed but down.
+ensure_docker() {
+    docker info >/dev/null 2>&1 && return 0
+    log "Docker Engine not answering; trying to start it"
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        as_root systemctl start docker || true
+    elif command -v service >/dev/null 2>&1; then
+        as_root service docker start || true
+    fi
+    wait_until 30 "the Docker Engine" docker_answers \
+        || die "no Docker Engine answers 'docker info' (is dockerd running, and may $(id -un) use it?)"
+}
+
+docker_answers() {
+    docker info >/dev/null 2>&1
+}
+
 # Succeed when something accepts TCP connections on 127.0.0.1:PORT.
 port_in_use() {
     # shellcheck disable=SC2016 # expanded by the inner shell
