@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod config_file;
 pub mod conversion;
 pub mod defaults;
 pub mod duration;
