@@ -3,6 +3,8 @@
 
 pub mod apiserver;
 pub mod controllers;
+pub mod kubeconfig;
+pub mod metrics;
 pub mod registry;
 pub mod scheduler;
 pub mod storage;
