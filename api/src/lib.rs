@@ -7,6 +7,7 @@ pub mod client;
 pub mod conversion;
 pub mod defaults;
 pub mod duration;
+pub mod platform;
 pub mod selector;
 pub mod status;
 pub mod types;
