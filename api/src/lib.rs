@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod conversion;
 pub mod defaults;
 pub mod duration;
+pub mod platform;
 pub mod selector;
 pub mod status;
 pub mod types;

@@ -2,10 +2,12 @@
 //!
 //! Pod workers and probers speak to containers only through [`ContainerRuntime`], in the
 //! runtime's own small types ([`ContainerConfig`], [`ContainerInfo`], …), so the pod logic is
-//! tested against [`fake::FakeRuntime`] and the Docker code against Docker.
+//! tested against `fake::FakeRuntime` and the Docker code against Docker. The fake is built
+//! only for tests and with the `test-util` feature, never into the release binary.
 
 pub mod docker;
 mod error;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod image_ref;
 pub mod labels;

@@ -190,7 +190,7 @@ impl<T: Resource> Api<T> {
         let mut url = self.collection_url()?;
         url.query_pairs_mut()
             .extend_pairs(params.watch_query(resource_version));
-        watch_websocket(url).await
+        watch_websocket(&self.client, url).await
     }
 
     /// Watches over a chunked HTTP response, as kubectl and client-go do.

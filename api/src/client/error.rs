@@ -45,12 +45,48 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The TLS handshake failed: the server's certificate is not vouched for by the trusted
+    /// CAs, names another host, or the server refused the handshake.
+    #[error("TLS with {url} failed: {reason} (is the server's CA in the client's CA bundle?)")]
+    Tls {
+        /// The URL requested.
+        url: String,
+        /// What rustls reported.
+        reason: String,
+    },
+    /// The CA bundle given for https could not be used.
+    #[error("could not use the CA bundle {}: {reason}", path.display())]
+    CaBundle {
+        /// The file given.
+        path: std::path::PathBuf,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// The bearer token cannot be sent in an HTTP header (it has control characters).
+    #[error("the bearer token is not a valid HTTP header value")]
+    BearerToken,
     /// A request could not be encoded.
     #[error("could not encode the request: {0}")]
     Encode(#[source] serde_json::Error),
 }
 
 impl ClientError {
+    /// A failed request as [`ClientError::Tls`] when TLS is what failed, else as
+    /// [`ClientError::Http`].
+    pub(crate) fn http(method: &'static str, url: &str, source: reqwest::Error) -> Self {
+        match super::tls::tls_cause(&source) {
+            Some(reason) => ClientError::Tls {
+                url: url.to_string(),
+                reason,
+            },
+            None => ClientError::Http {
+                method,
+                url: url.to_string(),
+                source,
+            },
+        }
+    }
+
     /// The server's Status, when the server answered with one.
     pub fn status(&self) -> Option<&Status> {
         match self {
@@ -79,11 +115,12 @@ impl ClientError {
         self.status().is_some_and(Status::is_expired)
     }
 
-    /// True when the server could not be reached or the connection broke: worth retrying.
+    /// True when the server could not be reached, the connection broke or the TLS handshake
+    /// failed: worth retrying (a server's certificate can be replaced).
     pub fn is_transport(&self) -> bool {
         matches!(
             self,
-            ClientError::Http { .. } | ClientError::WebSocket { .. }
+            ClientError::Http { .. } | ClientError::WebSocket { .. } | ClientError::Tls { .. }
         )
     }
 }

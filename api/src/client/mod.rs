@@ -1,4 +1,7 @@
-//! Typed per-resource client over HTTP, with watches over websocket or chunked HTTP.
+//! Typed per-resource client over HTTP(S), with watches over websocket or chunked HTTP.
+//!
+//! https and wss use rustls with the aws-lc-rs provider (no OpenSSL); [`ClientConfig`] names
+//! a CA bundle to trust instead of the built-in Mozilla roots, and a bearer token.
 //!
 //! `Client::new("http://127.0.0.1:6443")?.api::<Pod>(Some("default"))` gives an [`Api`] with
 //! get, list, create, update, update_status, patch, delete and watch. Every error response is
@@ -6,17 +9,22 @@
 //! `err.is_not_found()` or `err.is_conflict()` rather than on HTTP codes.
 
 mod api;
+mod config;
 mod error;
 mod params;
+mod tls;
 mod watch;
 
 pub use api::Api;
+pub use config::ClientConfig;
 pub use error::ClientError;
 pub use params::{DeleteParams, ListParams};
 pub use watch::{WatchStream, watch_http, watch_websocket};
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -26,32 +34,88 @@ use crate::types::{Binding, ContainerManifestList, ObjectMeta, ObjectReference, 
 /// A connection to one controlplane, cheap to clone and share.
 #[derive(Clone, Debug)]
 pub struct Client {
-    /// The HTTP client with its connection pool.
+    /// The HTTP client with its connection pool, TLS config and default headers.
     http: reqwest::Client,
     /// The server's base URL, e.g. `http://127.0.0.1:6443/`.
     base: Url,
+    /// How websocket watches connect: the same TLS config and credential as `http`.
+    websocket: WebsocketTransport,
+}
+
+/// What a websocket watch needs that reqwest keeps inside its own client.
+#[derive(Clone)]
+pub(crate) struct WebsocketTransport {
+    /// The rustls config for `wss://`, shared with the HTTP client.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// The `Authorization` header value, when the client has a bearer token.
+    pub(crate) authorization: Option<HeaderValue>,
+}
+
+/// Leaves the TLS internals and the credential out of debug output.
+impl std::fmt::Debug for WebsocketTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebsocketTransport")
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
-    /// A client for the server at `base` (`http://host:port`).
+    /// A client for the server at `base` (`http://host:port` or `https://host:port`, trusting
+    /// the built-in roots); [`ClientConfig`] sets a CA bundle or a bearer token.
     pub fn new(base: &str) -> Result<Self, ClientError> {
+        ClientConfig::new(base).build()
+    }
+
+    /// The client `config` describes.
+    pub fn from_config(config: &ClientConfig) -> Result<Self, ClientError> {
+        let base = config.url.as_str();
         let invalid = |reason: String| ClientError::InvalidUrl {
             url: base.to_string(),
             reason,
         };
         let mut url = Url::parse(base).map_err(|e| invalid(e.to_string()))?;
-        if url.scheme() != "http" {
-            return Err(invalid("only http:// servers are supported".to_string()));
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(
+                "only http:// and https:// servers are supported".to_string(),
+            ));
         }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
             url.set_path(&path);
         }
+        let authorization = match &config.bearer_token {
+            Some(token) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| ClientError::BearerToken)?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let tls = tls::rustls_config(base, config.ca_file.as_deref())?;
+        let mut headers = HeaderMap::new();
+        if let Some(value) = &authorization {
+            headers.insert(AUTHORIZATION, value.clone());
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .default_headers(headers)
+            .tls_backend_preconfigured(tls.clone())
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        Ok(Client { http, base: url })
+        let websocket = WebsocketTransport {
+            tls: Arc::new(tls),
+            authorization,
+        };
+        Ok(Client {
+            http,
+            base: url,
+            websocket,
+        })
     }
 
     /// The server's base URL.
@@ -110,7 +174,7 @@ impl Client {
                 pairs.append_pair("resourceVersion", rv);
             }
         }
-        watch_websocket(url).await
+        watch_websocket(self, url).await
     }
 
     /// The absolute URL of `path` (relative to the base, no leading slash).
@@ -126,6 +190,11 @@ impl Client {
         &self.http
     }
 
+    /// How websocket watches connect.
+    pub(crate) fn websocket(&self) -> &WebsocketTransport {
+        &self.websocket
+    }
+
     /// Sends a request and decodes a success body as `R`, or an error body as a Status.
     pub(crate) async fn send<R: DeserializeOwned>(
         &self,
@@ -137,11 +206,7 @@ impl Client {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|source| ClientError::Http {
-                method,
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(|source| ClientError::http(method, url.as_str(), source))?;
         let code = response.status();
         let bytes = response.bytes().await.map_err(|source| ClientError::Http {
             method,
@@ -201,6 +266,7 @@ mod tests {
     fn rejects_unusable_urls() {
         assert!(Client::new("not a url").is_err());
         assert!(Client::new("ftp://127.0.0.1").is_err());
+        assert!(Client::new("https://127.0.0.1:6443").is_ok());
         let client = Client::new("http://127.0.0.1:6443").unwrap();
         assert_eq!(
             client.url("api/v1/pods").unwrap().as_str(),

@@ -6,10 +6,14 @@
 use std::pin::Pin;
 
 use futures::stream::{BoxStream, StreamExt};
+use reqwest::header::AUTHORIZATION;
 use serde::de::DeserializeOwned;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use url::Url;
 
+use super::Client;
 use super::error::ClientError;
 use crate::types::WatchEvent;
 
@@ -17,20 +21,33 @@ use crate::types::WatchEvent;
 pub type WatchStream<T> =
     Pin<Box<dyn futures::Stream<Item = Result<WatchEvent<T>, ClientError>> + Send>>;
 
-/// Opens a websocket watch at `url` (an `http://` URL with `watch=true`).
+/// Opens a websocket watch at `url` (an `http://` or `https://` URL with `watch=true`) with
+/// `client`'s TLS config and credential: `ws://` or `wss://` on the same host.
 pub async fn watch_websocket<T: DeserializeOwned + Send + 'static>(
+    client: &Client,
     mut url: Url,
 ) -> Result<WatchStream<T>, ClientError> {
     let shown = url.to_string();
-    if url.set_scheme("ws").is_err() {
+    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    if url.set_scheme(scheme).is_err() {
         return Err(ClientError::InvalidUrl {
             url: shown,
-            reason: "cannot be turned into ws://".to_string(),
+            reason: format!("cannot be turned into {scheme}://"),
         });
     }
-    let (socket, _response) = tokio_tungstenite::connect_async(url.as_str())
-        .await
+    let mut request = url
+        .as_str()
+        .into_client_request()
         .map_err(|e| websocket_error(&shown, e))?;
+    let transport = client.websocket();
+    if let Some(value) = &transport.authorization {
+        request.headers_mut().insert(AUTHORIZATION, value.clone());
+    }
+    let connector = Connector::Rustls(transport.tls.clone());
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
+            .await
+            .map_err(|e| websocket_error(&shown, e))?;
     let stream = socket.filter_map(move |message| {
         let shown = shown.clone();
         async move {
@@ -60,11 +77,7 @@ pub async fn watch_http<T: DeserializeOwned + Send + 'static>(
         .header("Accept", "application/json")
         .send()
         .await
-        .map_err(|source| ClientError::Http {
-            method: "GET",
-            url: shown.clone(),
-            source,
-        })?;
+        .map_err(|source| ClientError::http("GET", &shown, source))?;
     let code = response.status();
     if !code.is_success() {
         let body = response.bytes().await.unwrap_or_default();
@@ -125,8 +138,20 @@ fn decode_event<T: DeserializeOwned>(
     })
 }
 
-/// Wraps a websocket error with the URL.
+/// Wraps a websocket error with the URL; a failed TLS handshake becomes [`ClientError::Tls`].
 fn websocket_error(url: &str, source: tokio_tungstenite::tungstenite::Error) -> ClientError {
+    let reason = match &source {
+        tokio_tungstenite::tungstenite::Error::Tls(
+            tokio_tungstenite::tungstenite::error::TlsError::Rustls(tls),
+        ) => Some(tls.to_string()),
+        other => super::tls::tls_cause(other),
+    };
+    if let Some(reason) = reason {
+        return ClientError::Tls {
+            url: url.to_string(),
+            reason,
+        };
+    }
     if let tokio_tungstenite::tungstenite::Error::Http(response) = &source {
         let code = response.status().as_u16();
         if let Some(body) = response.body() {
