@@ -1,4 +1,5 @@
-//! The agent's command line: every flag with its `SKIFF_…` environment variable and default,
+//! The agent's command line: every flag with its `SKIFF_AGENT_…` environment variable, its
+//! config-file key (the long flag name) and default,
 //! and how flags become an [`AgentConfig`].
 
 use std::net::SocketAddr;
@@ -16,45 +17,52 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The skiff node agent: runs pods through the Docker Engine.
 ///
-/// Every flag can also be set through the environment variable shown with it. Log verbosity
+/// Every flag can also be set through the environment variable shown with it, or as a key of
+/// the --config file; a flag beats the environment, which beats the file. The variables of
+/// older releases (SKIFF_… without AGENT_) are still read, with a warning. Log verbosity
 /// follows RUST_LOG (default `info`).
 #[derive(Debug, Parser)]
 #[command(name = "skiff-agent", version)]
 pub struct Cli {
+    /// YAML file of settings, one key per long flag (`node-name: edge-1`); flags and the
+    /// environment override it.
+    #[arg(long, env = "SKIFF_AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Directory of static pod manifests (YAML or JSON Pods, or v1beta1 ContainerManifests).
-    #[arg(long, env = "SKIFF_MANIFEST_DIR", value_name = "DIR")]
+    #[arg(long, env = "SKIFF_AGENT_MANIFEST_DIR", value_name = "DIR")]
     pub manifest_dir: Option<PathBuf>,
 
     /// URL of the controlplane (http://… or https://…) to register the node with, take pods
     /// from and report status to.
-    #[arg(long, env = "SKIFF_CONTROLPLANE", value_name = "URL", value_parser = parse_url)]
+    #[arg(long, env = "SKIFF_AGENT_CONTROLPLANE", value_name = "URL", value_parser = parse_url)]
     pub controlplane: Option<String>,
 
     /// PEM bundle of the CAs to trust for an https controlplane [default: the built-in roots].
-    #[arg(long, env = "SKIFF_CONTROLPLANE_CA_FILE", value_name = "FILE")]
+    #[arg(long, env = "SKIFF_AGENT_CONTROLPLANE_CA_FILE", value_name = "FILE")]
     pub controlplane_ca_file: Option<PathBuf>,
 
     /// This node's name [default: the host name, lowercased].
-    #[arg(long, env = "SKIFF_NODE_NAME", value_name = "NAME")]
+    #[arg(long, env = "SKIFF_AGENT_NODE_NAME", value_name = "NAME")]
     pub node_name: Option<String>,
 
     /// Address of the agent's HTTP API (/healthz, /pods, /metrics).
     #[arg(
         long,
-        env = "SKIFF_LISTEN",
+        env = "SKIFF_AGENT_LISTEN",
         value_name = "ADDR",
         default_value = "127.0.0.1:10250"
     )]
     pub listen: SocketAddr,
 
     /// Docker Engine address (unix:///… or tcp://…) [default: $DOCKER_HOST, else unix:///var/run/docker.sock].
-    #[arg(long, env = "SKIFF_DOCKER_HOST", value_name = "URL")]
+    #[arg(long, env = "SKIFF_AGENT_DOCKER_HOST", value_name = "URL")]
     pub docker_host: Option<String>,
 
     /// Directory for the agent's state: checkpoints of desired pods, pod volumes.
     #[arg(
         long,
-        env = "SKIFF_DATA_DIR",
+        env = "SKIFF_AGENT_DATA_DIR",
         value_name = "DIR",
         default_value = "./skiff-agent-data"
     )]
@@ -63,7 +71,7 @@ pub struct Cli {
     /// Image of the infra container that holds each pod's network namespace and ports.
     #[arg(
         long,
-        env = "SKIFF_POD_INFRA_IMAGE",
+        env = "SKIFF_AGENT_POD_INFRA_IMAGE",
         value_name = "IMAGE",
         default_value = "registry.k8s.io/pause:3.10"
     )]
@@ -72,55 +80,55 @@ pub struct Cli {
     /// Command of the infra container, split on whitespace; repeat to append [default: the image's].
     #[arg(
         long,
-        env = "SKIFF_POD_INFRA_COMMAND",
+        env = "SKIFF_AGENT_POD_INFRA_COMMAND",
         value_name = "COMMAND",
         allow_hyphen_values = true
     )]
     pub pod_infra_command: Vec<String>,
 
     /// A docker config.json with registry credentials for image pulls.
-    #[arg(long, env = "SKIFF_DOCKER_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "SKIFF_AGENT_DOCKER_CONFIG", value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
 
     /// First delay of crash-loop and image-pull backoff (doubles up to the max).
-    #[arg(long, env = "SKIFF_CRASHLOOP_BACKOFF_BASE", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_AGENT_CRASHLOOP_BACKOFF_BASE", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub crashloop_backoff_base: Duration,
 
     /// Largest crash-loop and image-pull backoff delay.
-    #[arg(long, env = "SKIFF_CRASHLOOP_BACKOFF_MAX", value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_AGENT_CRASHLOOP_BACKOFF_MAX", value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     pub crashloop_backoff_max: Duration,
 
     /// How often every pod is re-checked against the engine without an event.
-    #[arg(long, env = "SKIFF_RESYNC_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SKIFF_AGENT_RESYNC_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = parse_positive_duration)]
     pub resync_interval: Duration,
 
     /// How often the manifest directory is fully rescanned, besides file events.
-    #[arg(long, env = "SKIFF_RESCAN_INTERVAL", value_name = "DURATION", default_value = "20s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SKIFF_AGENT_RESCAN_INTERVAL", value_name = "DURATION", default_value = "20s", value_parser = parse_positive_duration)]
     pub rescan_interval: Duration,
 
     /// How often the node status (the Ready heartbeat) is written to the controlplane.
-    #[arg(long, env = "SKIFF_NODE_STATUS_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SKIFF_AGENT_NODE_STATUS_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
     pub node_status_interval: Duration,
 
     /// How many pods the node admits, reported as its `pods` capacity.
-    #[arg(long, env = "SKIFF_MAX_PODS", value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(i64).range(1..))]
+    #[arg(long, env = "SKIFF_AGENT_MAX_PODS", value_name = "N", default_value_t = 110, value_parser = clap::value_parser!(i64).range(1..))]
     pub max_pods: i64,
 
     /// Address the service proxy listens on for every service port (with --controlplane).
     #[arg(
         long,
-        env = "SKIFF_PROXY_BIND_ADDRESS",
+        env = "SKIFF_AGENT_PROXY_BIND_ADDRESS",
         value_name = "IP",
         default_value = "127.0.0.1"
     )]
     pub proxy_bind_address: std::net::IpAddr,
 
     /// Do not run the service proxy.
-    #[arg(long, env = "SKIFF_NO_PROXY")]
+    #[arg(long, env = "SKIFF_AGENT_NO_PROXY")]
     pub no_proxy: bool,
 
     /// Log line format.
-    #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "SKIFF_AGENT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
@@ -196,25 +204,31 @@ mod tests {
         Cli::command().debug_assert();
         let help = Cli::command().render_long_help().to_string();
         for (flag, env) in [
-            ("--manifest-dir", "SKIFF_MANIFEST_DIR"),
-            ("--controlplane", "SKIFF_CONTROLPLANE"),
-            ("--controlplane-ca-file", "SKIFF_CONTROLPLANE_CA_FILE"),
-            ("--node-name", "SKIFF_NODE_NAME"),
-            ("--listen", "SKIFF_LISTEN"),
-            ("--docker-host", "SKIFF_DOCKER_HOST"),
-            ("--data-dir", "SKIFF_DATA_DIR"),
-            ("--pod-infra-image", "SKIFF_POD_INFRA_IMAGE"),
-            ("--pod-infra-command", "SKIFF_POD_INFRA_COMMAND"),
-            ("--docker-config", "SKIFF_DOCKER_CONFIG"),
-            ("--crashloop-backoff-base", "SKIFF_CRASHLOOP_BACKOFF_BASE"),
-            ("--crashloop-backoff-max", "SKIFF_CRASHLOOP_BACKOFF_MAX"),
-            ("--resync-interval", "SKIFF_RESYNC_INTERVAL"),
-            ("--rescan-interval", "SKIFF_RESCAN_INTERVAL"),
-            ("--node-status-interval", "SKIFF_NODE_STATUS_INTERVAL"),
-            ("--max-pods", "SKIFF_MAX_PODS"),
-            ("--proxy-bind-address", "SKIFF_PROXY_BIND_ADDRESS"),
-            ("--no-proxy", "SKIFF_NO_PROXY"),
-            ("--log-format", "SKIFF_LOG_FORMAT"),
+            ("--manifest-dir", "SKIFF_AGENT_MANIFEST_DIR"),
+            ("--controlplane", "SKIFF_AGENT_CONTROLPLANE"),
+            ("--controlplane-ca-file", "SKIFF_AGENT_CONTROLPLANE_CA_FILE"),
+            ("--node-name", "SKIFF_AGENT_NODE_NAME"),
+            ("--listen", "SKIFF_AGENT_LISTEN"),
+            ("--docker-host", "SKIFF_AGENT_DOCKER_HOST"),
+            ("--data-dir", "SKIFF_AGENT_DATA_DIR"),
+            ("--pod-infra-image", "SKIFF_AGENT_POD_INFRA_IMAGE"),
+            ("--pod-infra-command", "SKIFF_AGENT_POD_INFRA_COMMAND"),
+            ("--docker-config", "SKIFF_AGENT_DOCKER_CONFIG"),
+            (
+                "--crashloop-backoff-base",
+                "SKIFF_AGENT_CRASHLOOP_BACKOFF_BASE",
+            ),
+            (
+                "--crashloop-backoff-max",
+                "SKIFF_AGENT_CRASHLOOP_BACKOFF_MAX",
+            ),
+            ("--resync-interval", "SKIFF_AGENT_RESYNC_INTERVAL"),
+            ("--rescan-interval", "SKIFF_AGENT_RESCAN_INTERVAL"),
+            ("--node-status-interval", "SKIFF_AGENT_NODE_STATUS_INTERVAL"),
+            ("--max-pods", "SKIFF_AGENT_MAX_PODS"),
+            ("--proxy-bind-address", "SKIFF_AGENT_PROXY_BIND_ADDRESS"),
+            ("--no-proxy", "SKIFF_AGENT_NO_PROXY"),
+            ("--log-format", "SKIFF_AGENT_LOG_FORMAT"),
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
             assert!(help.contains(env), "{env} missing from --help");

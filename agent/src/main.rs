@@ -10,16 +10,23 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use skiff_agent::agent::Agent;
 use skiff_agent::cli::{Cli, LogFormat};
+use skiff_api::config_file::{self, EnvPrefixes};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let settings = config_file::parse::<Cli>(EnvPrefixes {
+        current: "SKIFF_AGENT_",
+        legacy: "SKIFF_",
+    });
+    let cli = settings.value;
     init_tracing(cli.log_format);
+    for warning in &settings.warnings {
+        warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
