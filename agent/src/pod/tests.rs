@@ -200,7 +200,7 @@ fn is_running(status: &ContainerStatus) -> bool {
 
 /// Waits (real time) until the worker's requested wake-up, then syncs.
 async fn sync_at_wake(worker: &mut PodWorker<FakeRuntime, ScriptedProbes>) {
-    let wake = worker.wake_at.expect("worker asked for a wake-up");
+    let wake = worker.wake_at().expect("worker asked for a wake-up");
     tokio::time::sleep_until(wake).await;
     worker.sync().await.unwrap();
 }
@@ -461,7 +461,7 @@ async fn crash_loop_backoff_grows_caps_and_resets() {
     for _ in 0..2 {
         assert!(h2.rt.set_exited(&h2.current("app").id, 1));
         worker.sync().await.unwrap();
-        if worker.wake_at.is_some() {
+        if worker.wake_at().is_some() {
             sync_at_wake(&mut worker).await;
         }
     }
@@ -516,7 +516,12 @@ async fn failed_pulls_show_err_image_pull_then_image_pull_backoff() {
         Some("ErrImagePull")
     );
     assert_eq!(
-        worker.records["app"].pull_backoff.delay(),
+        worker
+            .records()
+            .container("app")
+            .unwrap()
+            .pull_backoff()
+            .delay(),
         Some(Duration::from_millis(400))
     );
 
