@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::container_spec::{app_config, infra_config};
 use super::error::PodError;
+use super::kill;
 use super::observed::Observed;
 use super::ops::Engine;
 use super::plan::{
@@ -98,7 +99,7 @@ impl<'a, R: ContainerRuntime, P: ProbeResults> Executor<'a, R, P> {
     /// The plan for `pod` against the current view.
     pub fn plan(&self, pod: &Pod) -> PodActions {
         plan(
-            pod,
+            Some(pod),
             self.view,
             self.records,
             self.now,
@@ -154,6 +155,17 @@ impl<'a, R: ContainerRuntime, P: ProbeResults> Executor<'a, R, P> {
                 return false;
             }
             SandboxAction::BackingOff { .. } => return false,
+            SandboxAction::KillPod {
+                kill,
+                stop_infra,
+                remove,
+            } => {
+                self.mutated = true;
+                let engine = &self.engine;
+                kill::remove_all(engine, Some(pod), &kill, &stop_infra, &remove, self.hook_ip)
+                    .await;
+                return false;
+            }
             SandboxAction::Create {
                 reason,
                 kill,

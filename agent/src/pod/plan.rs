@@ -106,6 +106,16 @@ pub(crate) enum SandboxAction {
         /// When the next attempt may go.
         until: Instant,
     },
+    /// The pod is no longer desired: stop every running container (all at once, with the
+    /// pod's grace period), then the infra container; remove them all, the infra last.
+    KillPod {
+        /// Running application containers to stop.
+        kill: Vec<ContainerInfo>,
+        /// Running infra containers to stop (at once: they only hold the namespace).
+        stop_infra: Vec<ContainerInfo>,
+        /// Every container to remove, application containers first.
+        remove: Vec<ContainerInfo>,
+    },
     /// Make a new sandbox: stop every running container, remove every infra container,
     /// create the new one (the containers are planned again once it runs).
     Create {
@@ -210,14 +220,24 @@ pub(crate) struct ContainerPlan {
     pub drop_probes: Option<String>,
 }
 
-/// Decides one sync pass of `pod` from its `observed` containers and the worker's `records`.
+/// Decides one sync pass of `pod` (`None`: no longer desired) from its `observed` containers
+/// and the worker's `records`.
 pub(crate) fn plan(
-    pod: &Pod,
+    pod: Option<&Pod>,
     observed: &Observed,
     records: &PodRecords,
     now: Now,
     config: &PodManagerConfig,
 ) -> PodActions {
+    let Some(pod) = pod else {
+        return PodActions {
+            remove_unknown: Vec::new(),
+            forget_records: Vec::new(),
+            sandbox: kill_pod(observed),
+            containers: Vec::new(),
+            wake_at: None,
+        };
+    };
     let in_spec = |name: &str| pod.spec.containers.iter().any(|c| c.name == name);
     let remove_unknown = observed
         .apps
@@ -258,6 +278,20 @@ pub(crate) fn plan(
         sandbox,
         containers,
         wake_at,
+    }
+}
+
+/// Removing the whole pod.
+fn kill_pod(observed: &Observed) -> SandboxAction {
+    let running = |c: &&ContainerInfo| c.state.is_running();
+    SandboxAction::KillPod {
+        kill: observed.all_apps().filter(running).cloned().collect(),
+        stop_infra: observed.infra.iter().filter(running).cloned().collect(),
+        remove: observed
+            .all_apps()
+            .chain(&observed.infra)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -502,4 +536,603 @@ pub(crate) fn superseded(observed: &Observed) -> Vec<ContainerInfo> {
         }
     }
     old
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use skiff_api::types::{ObjectMeta, PodSpec};
+
+    use super::*;
+    use crate::runtime::ContainerState;
+
+    /// Backoff base 10 s, cap 40 s, clean running resets after 600 s.
+    fn config() -> PodManagerConfig {
+        let mut config = PodManagerConfig::new("node-a", "pause:1", "/data");
+        config.backoff_base = Duration::from_secs(10);
+        config.backoff_cap = Duration::from_secs(40);
+        config.backoff_reset_after = Duration::from_secs(600);
+        config
+    }
+
+    fn container(name: &str, image: &str) -> Container {
+        Container {
+            name: name.into(),
+            image: image.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A pod with containers `app` and `side` under `policy`.
+    fn pod(policy: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("default".into()),
+                uid: Some("uid-web".into()),
+                ..Default::default()
+            },
+            spec: PodSpec {
+                containers: vec![
+                    container("app", "busybox:1"),
+                    container("side", "busybox:1"),
+                ],
+                restart_policy: Some(policy.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// The moment every case plans for.
+    fn now() -> Now {
+        Now::current()
+    }
+
+    fn secs_ago(now: Now, secs: i64) -> DateTime<Utc> {
+        now.wall - chrono::Duration::seconds(secs)
+    }
+
+    /// A container of `pod` named `name` (`POD` for infra), attempt `attempt`, in `state`.
+    fn info(pod: &Pod, name: &str, attempt: u32, state: ContainerState, now: Now) -> ContainerInfo {
+        let hash = if name == labels::INFRA_CONTAINER_NAME {
+            let config = config();
+            infra_hash(
+                &pod.spec,
+                &config.infra_image,
+                config.infra_command.as_deref(),
+            )
+        } else {
+            let spec = pod.spec.containers.iter().find(|c| c.name == name);
+            spec.map_or_else(String::new, |c| container_hash(&pod.spec, c))
+        };
+        let ran = !matches!(state, ContainerState::Created);
+        let exited = matches!(state, ContainerState::Exited { .. });
+        ContainerInfo {
+            id: format!("{name}-{attempt}"),
+            name: format!("skiff_{name}_{attempt}"),
+            labels: BTreeMap::from([
+                (labels::CONTAINER_NAME.to_string(), name.to_string()),
+                (labels::CONTAINER_HASH.to_string(), hash),
+                (labels::RESTART_COUNT.to_string(), attempt.to_string()),
+            ]),
+            image: "busybox:1".into(),
+            image_id: "sha256:1".into(),
+            state,
+            created_at: Some(secs_ago(now, 60)),
+            started_at: ran.then(|| secs_ago(now, 50)),
+            finished_at: exited.then(|| secs_ago(now, 2)),
+            exit_code: None,
+            oom_killed: false,
+            error: None,
+            restart_count: attempt,
+            ip_address: None,
+        }
+    }
+
+    fn exited(code: i64) -> ContainerState {
+        ContainerState::Exited {
+            exit_code: code,
+            finished_at: None,
+        }
+    }
+
+    fn with_hash(mut info: ContainerInfo, hash: &str) -> ContainerInfo {
+        info.labels
+            .insert(labels::CONTAINER_HASH.into(), hash.into());
+        info
+    }
+
+    /// Infra running, `app` and `side` as given (`None`: never created).
+    fn observed(infra: Option<ContainerInfo>, apps: Vec<ContainerInfo>) -> Observed {
+        Observed::group(infra.into_iter().chain(apps).collect())
+    }
+
+    fn go(at: Instant, now: Now) -> String {
+        go_duration(at.saturating_duration_since(now.instant))
+    }
+
+    /// One line per plan: `sandbox | container: action; … | wake`.
+    fn describe(actions: &PodActions, now: Now) -> String {
+        let ids = |infos: &[ContainerInfo]| {
+            infos
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut parts = Vec::new();
+        if !actions.remove_unknown.is_empty() {
+            parts.push(format!(
+                "remove-unknown [{}] forget [{}]",
+                ids(&actions.remove_unknown),
+                actions.forget_records.join(",")
+            ));
+        }
+        parts.push(match &actions.sandbox {
+            SandboxAction::HostNetwork { remove } => format!("host remove [{}]", ids(remove)),
+            SandboxAction::Ready { remove_old, .. } => {
+                format!("ready remove [{}]", ids(remove_old))
+            }
+            SandboxAction::Finished { kill } => format!("finished kill [{}]", ids(kill)),
+            SandboxAction::BackingOff { until } => format!("sandbox backoff {}", go(*until, now)),
+            SandboxAction::KillPod {
+                kill,
+                stop_infra,
+                remove,
+            } => format!(
+                "kill-pod kill [{}] stop [{}] remove [{}]",
+                ids(kill),
+                ids(stop_infra),
+                ids(remove)
+            ),
+            SandboxAction::Create {
+                reason,
+                kill,
+                remove,
+                attempt,
+                ..
+            } => format!(
+                "create {reason:?} kill [{}] remove [{}] attempt {attempt}",
+                ids(kill),
+                ids(remove)
+            ),
+        });
+        for c in &actions.containers {
+            let stop = c
+                .stop_first
+                .as_ref()
+                .map(|i| format!("stop {} then ", i.id))
+                .unwrap_or_default();
+            let action = match &c.action {
+                ContainerAction::Keep { .. } => "keep".to_string(),
+                ContainerAction::KillUnhealthy { current, .. } => format!("kill {}", current.id),
+                ContainerAction::StartCreated { id } => format!("start-created {id}"),
+                ContainerAction::Start(s) => {
+                    let pull = s
+                        .pull_backoff_until
+                        .map(|u| format!(" pull-backoff {}", go(u, now)))
+                        .unwrap_or_default();
+                    format!("start {:?} #{}{pull}", s.reason, s.restart_count)
+                }
+                ContainerAction::CrashLoopBackOff { until, message } => {
+                    format!("crash-loop {} ({message})", go(*until, now))
+                }
+                ContainerAction::Completed => "completed".to_string(),
+                ContainerAction::InvalidImage { .. } => "invalid-image".to_string(),
+            };
+            let backoff = c
+                .crash_backoff
+                .delay()
+                .map(|d| format!(" [backoff {}]", go_duration(d)))
+                .unwrap_or_default();
+            parts.push(format!("{}: {stop}{action}{backoff}", c.name));
+        }
+        if let Some(wake) = actions.wake_at {
+            parts.push(format!("wake {}", go(wake, now)));
+        }
+        parts.join(" | ")
+    }
+
+    /// A record whose crash backoff took `steps` steps and accounts for `exit` (anchored at
+    /// `anchored`).
+    fn crashed(records: &mut PodRecords, name: &str, steps: u32, exit: Option<(&str, Instant)>) {
+        let config = config();
+        let mut backoff = RetryBackoff::new(config.backoff_base, config.backoff_cap);
+        for _ in 0..steps {
+            backoff.step();
+        }
+        if let Some((_, at)) = exit {
+            backoff.anchor(at);
+        }
+        let accounted = exit.map(|(id, _)| id.to_string());
+        records.container_mut(name).set_crash(backoff, accounted);
+    }
+
+    /// One case: what the pod, its containers and the records look like; what the plan says.
+    struct Case {
+        /// What the case is about.
+        name: &'static str,
+        /// Builds the inputs at `now`.
+        setup: fn(Now) -> (Option<Pod>, Observed, PodRecords),
+        /// `describe` of the plan.
+        expect: &'static str,
+    }
+
+    fn records() -> PodRecords {
+        PodRecords::new(&config())
+    }
+
+    /// Infra, `app` and `side` running with the current spec.
+    fn healthy(pod: &Pod, now: Now) -> Vec<ContainerInfo> {
+        vec![
+            info(
+                pod,
+                labels::INFRA_CONTAINER_NAME,
+                0,
+                ContainerState::Running,
+                now,
+            ),
+            info(pod, "app", 0, ContainerState::Running, now),
+            info(pod, "side", 0, ContainerState::Running, now),
+        ]
+    }
+
+    /// `app` exited with `code` under `policy`, `side` running.
+    fn app_exited(policy: &str, code: i64, now: Now) -> (Option<Pod>, Observed, PodRecords) {
+        let p = pod(policy);
+        let infra = info(
+            &p,
+            labels::INFRA_CONTAINER_NAME,
+            0,
+            ContainerState::Running,
+            now,
+        );
+        let app = info(&p, "app", 0, exited(code), now);
+        let side = info(&p, "side", 0, ContainerState::Running, now);
+        (Some(p), observed(Some(infra), vec![app, side]), records())
+    }
+
+    const ALWAYS: &str = values::RESTART_ALWAYS;
+    const ON_FAILURE: &str = values::RESTART_ON_FAILURE;
+    const NEVER: &str = values::RESTART_NEVER;
+
+    #[test]
+    fn plan_table() {
+        let cases = [
+            Case {
+                name: "sandbox missing: create it, nothing else yet",
+                setup: |_| (Some(pod(ALWAYS)), Observed::default(), records()),
+                expect: "create Missing kill [] remove [] attempt 0",
+            },
+            Case {
+                name: "sandbox changed (hash differs): stop everything, recreate",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[0] = with_hash(all[0].clone(), "old");
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "create SpecChanged kill [app-0,side-0] remove [POD-0] attempt 1",
+            },
+            Case {
+                name: "sandbox dead: stop everything, recreate",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[0].state = exited(137);
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "create Died kill [app-0,side-0] remove [POD-0] attempt 1",
+            },
+            Case {
+                name: "sandbox dead under Never after containers ran: stop them, finished",
+                setup: |now| {
+                    let p = pod(NEVER);
+                    let mut all = healthy(&p, now);
+                    all[0].state = exited(137);
+                    all[2].state = exited(0);
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "finished kill [app-0]",
+            },
+            Case {
+                name: "sandbox changed under Never: recreated (only a death finishes the pod)",
+                setup: |now| {
+                    let p = pod(NEVER);
+                    let mut all = healthy(&p, now);
+                    all[0] = with_hash(all[0].clone(), "old");
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "create SpecChanged kill [app-0,side-0] remove [POD-0] attempt 1",
+            },
+            Case {
+                name: "sandbox dead under Never before anything ran: recreated",
+                setup: |now| {
+                    let p = pod(NEVER);
+                    let infra = info(&p, labels::INFRA_CONTAINER_NAME, 0, exited(1), now);
+                    (Some(p), observed(Some(infra), vec![]), records())
+                },
+                expect: "create Died kill [] remove [POD-0] attempt 1",
+            },
+            Case {
+                name: "sandbox backoff pending: wait for it",
+                setup: |now| {
+                    let mut r = records();
+                    r.infra_failed(now.instant - Duration::from_secs(4), "no".into());
+                    (Some(pod(ALWAYS)), Observed::default(), r)
+                },
+                expect: "sandbox backoff 6s | wake 6s",
+            },
+            Case {
+                name: "hostNetwork: leftover infra goes, containers start in the host network",
+                setup: |now| {
+                    let mut p = pod(ALWAYS);
+                    p.spec.host_network = Some(true);
+                    let infra = info(
+                        &p,
+                        labels::INFRA_CONTAINER_NAME,
+                        0,
+                        ContainerState::Running,
+                        now,
+                    );
+                    (Some(p), observed(Some(infra), vec![]), records())
+                },
+                expect: "host remove [POD-0] | app: start New #0 | side: start New #0",
+            },
+            Case {
+                name: "everything runs with the current spec: keep, old infra attempts go",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[0] = info(
+                        &p,
+                        labels::INFRA_CONTAINER_NAME,
+                        1,
+                        ContainerState::Running,
+                        now,
+                    );
+                    all.push(info(&p, labels::INFRA_CONTAINER_NAME, 0, exited(0), now));
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "ready remove [POD-0] | app: keep | side: keep",
+            },
+            Case {
+                name: "a container the spec no longer names is removed, its record forgotten",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all.push(info(&p, "gone", 0, ContainerState::Running, now));
+                    let mut r = records();
+                    r.container_mut("gone");
+                    (Some(p), Observed::group(all), r)
+                },
+                expect: "remove-unknown [gone-0] forget [gone] | ready remove [] | app: keep | side: keep",
+            },
+            Case {
+                name: "spec hash changed while running: stop it, start a replacement",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[1] = with_hash(all[1].clone(), "old");
+                    let mut r = records();
+                    crashed(&mut r, "app", 2, Some(("app-0", now.instant)));
+                    (Some(p), Observed::group(all), r)
+                },
+                expect: "ready remove [] | app: stop app-0 then start SpecChanged #1 | side: keep",
+            },
+            Case {
+                name: "spec hash changed after it exited: start a replacement, no stop",
+                setup: |now| {
+                    let p = pod(NEVER);
+                    let mut all = healthy(&p, now);
+                    all[1] = with_hash(all[1].clone(), "old");
+                    all[1].state = exited(0);
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "ready remove [] | app: start SpecChanged #1 | side: keep",
+            },
+            Case {
+                name: "liveness failed: kill it and sync again at once",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut view = Observed::group(healthy(&p, now));
+                    view.liveness_failed.insert("app-0".into());
+                    (Some(p), view, records())
+                },
+                expect: "ready remove [] | app: kill app-0 | side: keep | wake 0ms",
+            },
+            Case {
+                name: "killed for liveness: restarted as such",
+                setup: |now| {
+                    let (p, view, mut r) = app_exited(ALWAYS, 143, now);
+                    r.note_kill("app-0", "liveness".into());
+                    (p, view, r)
+                },
+                expect: "ready remove [] | app: start LivenessFailed #1 [backoff 10s] | side: keep",
+            },
+            Case {
+                name: "Always, exit 0: restarted",
+                setup: |now| app_exited(ALWAYS, 0, now),
+                expect: "ready remove [] | app: start Restart { exit_code: 0 } #1 [backoff 10s] | side: keep",
+            },
+            Case {
+                name: "Always, exit 1: restarted",
+                setup: |now| app_exited(ALWAYS, 1, now),
+                expect: "ready remove [] | app: start Restart { exit_code: 1 } #1 [backoff 10s] | side: keep",
+            },
+            Case {
+                name: "OnFailure, exit 0: completed",
+                setup: |now| app_exited(ON_FAILURE, 0, now),
+                expect: "ready remove [] | app: completed | side: keep",
+            },
+            Case {
+                name: "OnFailure, exit 1: restarted",
+                setup: |now| app_exited(ON_FAILURE, 1, now),
+                expect: "ready remove [] | app: start Restart { exit_code: 1 } #1 [backoff 10s] | side: keep",
+            },
+            Case {
+                name: "Never, exit 0: completed",
+                setup: |now| app_exited(NEVER, 0, now),
+                expect: "ready remove [] | app: completed | side: keep",
+            },
+            Case {
+                name: "Never, exit 1: completed",
+                setup: |now| app_exited(NEVER, 1, now),
+                expect: "ready remove [] | app: completed | side: keep",
+            },
+            Case {
+                name: "Never after a sandbox death recreated the sandbox: what ran stays down",
+                setup: |now| {
+                    let p = pod(NEVER);
+                    let infra = info(
+                        &p,
+                        labels::INFRA_CONTAINER_NAME,
+                        1,
+                        ContainerState::Running,
+                        now,
+                    );
+                    let app = info(&p, "app", 0, exited(143), now);
+                    (Some(p), observed(Some(infra), vec![app]), records())
+                },
+                expect: "ready remove [] | app: completed | side: start New #0",
+            },
+            Case {
+                name: "crash-loop backoff pending: a new exit anchors the delay at its finish",
+                setup: |now| {
+                    let (p, view, mut r) = app_exited(ALWAYS, 1, now);
+                    crashed(&mut r, "app", 1, None);
+                    (p, view, r)
+                },
+                expect: "ready remove [] | app: crash-loop 8s (back-off 10s restarting failed container=app pod=web) [backoff 10s] | side: keep | wake 8s",
+            },
+            Case {
+                name: "crash-loop backoff pending on an exit already accounted for",
+                setup: |now| {
+                    let (p, view, mut r) = app_exited(ALWAYS, 1, now);
+                    let anchored = now.instant - Duration::from_secs(15);
+                    crashed(&mut r, "app", 2, Some(("app-0", anchored)));
+                    (p, view, r)
+                },
+                expect: "ready remove [] | app: crash-loop 5s (back-off 20s restarting failed container=app pod=web) [backoff 20s] | side: keep | wake 5s",
+            },
+            Case {
+                name: "crash-loop backoff elapsed: restarted, the next delay doubles",
+                setup: |now| {
+                    let (p, view, mut r) = app_exited(ALWAYS, 1, now);
+                    let anchored = now.instant - Duration::from_secs(25);
+                    crashed(&mut r, "app", 2, Some(("app-0", anchored)));
+                    (p, view, r)
+                },
+                expect: "ready remove [] | app: start Restart { exit_code: 1 } #1 [backoff 40s] | side: keep",
+            },
+            Case {
+                name: "an exit after clean running starts the backoff over",
+                setup: |now| {
+                    let (p, mut view, mut r) = app_exited(ALWAYS, 1, now);
+                    view.apps.get_mut("app").unwrap()[0].started_at = Some(secs_ago(now, 900));
+                    crashed(&mut r, "app", 3, None);
+                    (p, view, r)
+                },
+                expect: "ready remove [] | app: start Restart { exit_code: 1 } #1 [backoff 10s] | side: keep",
+            },
+            Case {
+                name: "running cleanly long enough resets the crash backoff",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[1].started_at = Some(secs_ago(now, 900));
+                    let mut r = records();
+                    crashed(&mut r, "app", 3, Some(("app-old", now.instant)));
+                    crashed(&mut r, "side", 3, Some(("side-old", now.instant)));
+                    (Some(p), Observed::group(all), r)
+                },
+                expect: "ready remove [] | app: keep | side: keep [backoff 40s]",
+            },
+            Case {
+                name: "image pull backoff pending: the start carries when it ends",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let infra = info(
+                        &p,
+                        labels::INFRA_CONTAINER_NAME,
+                        0,
+                        ContainerState::Running,
+                        now,
+                    );
+                    let side = info(&p, "side", 0, ContainerState::Running, now);
+                    let mut r = records();
+                    r.container_mut("app")
+                        .pull_backoff_mut()
+                        .fail_at(now.instant - Duration::from_secs(3));
+                    (Some(p), observed(Some(infra), vec![side]), r)
+                },
+                expect: "ready remove [] | app: start New #0 pull-backoff 7s | side: keep",
+            },
+            Case {
+                name: "an invalid image reference: waiting, no start",
+                setup: |now| {
+                    let mut p = pod(ALWAYS);
+                    p.spec.containers[0].image = "Not A Ref".into();
+                    let infra = info(
+                        &p,
+                        labels::INFRA_CONTAINER_NAME,
+                        0,
+                        ContainerState::Running,
+                        now,
+                    );
+                    let side = info(&p, "side", 0, ContainerState::Running, now);
+                    (Some(p), observed(Some(infra), vec![side]), records())
+                },
+                expect: "ready remove [] | app: invalid-image | side: keep",
+            },
+            Case {
+                name: "created but never started (agent stopped in between): start it",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[1].state = ContainerState::Created;
+                    all[1].started_at = None;
+                    (Some(p), Observed::group(all), records())
+                },
+                expect: "ready remove [] | app: start-created app-0 | side: keep",
+            },
+            Case {
+                name: "pod no longer desired: stop the apps, then the infra, remove all",
+                setup: |now| {
+                    let p = pod(ALWAYS);
+                    let mut all = healthy(&p, now);
+                    all[2].state = exited(0);
+                    (None, Observed::group(all), records())
+                },
+                expect: "kill-pod kill [app-0] stop [POD-0] remove [app-0,side-0,POD-0]",
+            },
+        ];
+        let config = config();
+        for case in cases {
+            let now = now();
+            let (pod, observed, records) = (case.setup)(now);
+            let actions = plan(pod.as_ref(), &observed, &records, now, &config);
+            assert_eq!(describe(&actions, now), case.expect, "case: {}", case.name);
+        }
+    }
+
+    #[test]
+    fn superseded_keeps_the_current_and_the_previous_ended_attempt() {
+        let now = now();
+        let p = pod(ALWAYS);
+        let view = observed(
+            None,
+            vec![
+                info(&p, "app", 3, ContainerState::Running, now),
+                info(&p, "app", 2, exited(1), now),
+                info(&p, "app", 1, exited(1), now),
+                info(&p, "app", 0, ContainerState::Running, now),
+                info(&p, "side", 0, exited(0), now),
+            ],
+        );
+        let old: Vec<String> = superseded(&view).into_iter().map(|i| i.id).collect();
+        assert_eq!(old, ["app-1", "app-0"]);
+    }
 }

@@ -19,9 +19,10 @@ use super::config::PodManagerConfig;
 use super::error::PodError;
 use super::execute::Executor;
 use super::identity::PodKey;
+use super::kill;
 use super::observed::Observed;
 use super::ops::Engine;
-use super::plan::Now;
+use super::plan::{Now, SandboxAction, plan};
 use super::probes::ProbeResults;
 use super::publish::Published;
 use super::records::PodRecords;
@@ -209,14 +210,25 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
             self.finish_removal().await;
             return Ok(true);
         }
-        let engine = self.engine();
-        let gone = super::kill::remove_all(
-            &engine,
-            self.desired.last.as_deref(),
+        let actions = plan(
+            None,
             &observed,
-            self.published.pod_ip(),
-        )
-        .await;
+            &self.records,
+            Now::current(),
+            &self.shared.config,
+        );
+        let SandboxAction::KillPod {
+            kill,
+            stop_infra,
+            remove,
+        } = actions.sandbox
+        else {
+            return Ok(false);
+        };
+        let engine = self.engine();
+        let pod = self.desired.last.as_deref();
+        let pod_ip = self.published.pod_ip();
+        let gone = kill::remove_all(&engine, pod, &kill, &stop_infra, &remove, pod_ip).await;
         self.mutated_at = Some(Instant::now());
         if !gone {
             return Ok(false);

@@ -493,6 +493,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_flip_wakes_only_its_own_pod() {
+        let (runtime, id) = running_container().await;
+        scripted(&runtime, &[], 1);
+        let manager = ProbeManager::new(Arc::new(runtime));
+        let mut own = manager.changes("pod-x");
+        let other = manager.changes("pod-y");
+        manager.ensure_with_timing(
+            key("pod-x", "web", &id),
+            ProbeKind::Liveness,
+            &exec_probe(),
+            target(&id),
+            Instant::now(),
+            fast(1, 1),
+        );
+        tokio::time::timeout(Duration::from_secs(10), own.changed())
+            .await
+            .expect("pod-x woken")
+            .unwrap();
+        assert!(!manager.result(&id, ProbeKind::Liveness).unwrap().healthy);
+        assert_eq!(*other.borrow(), 0, "pod-y is not woken by pod-x's probe");
+        assert!(!other.has_changed().unwrap());
+    }
+
+    #[tokio::test]
     async fn a_probe_without_handler_is_never_healthy() {
         let (runtime, id) = running_container().await;
         let manager = ProbeManager::new(Arc::new(runtime));
