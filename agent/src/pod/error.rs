@@ -40,8 +40,8 @@ pub enum PodError {
         /// What is wrong with its mounts.
         source: MountError,
     },
-    /// An image reference (of the infra image or of a container) does not parse.
-    #[error("pod {pod}: image {image:?}: {source}")]
+    /// The infra image reference does not parse (a container's bad image is a waiting state).
+    #[error("pod {pod}: infra image {image:?}: {source}")]
     Image {
         /// The pod as `namespace/name`.
         pod: String,
