@@ -132,6 +132,20 @@ pub(crate) enum SandboxAction {
     },
 }
 
+impl SandboxAction {
+    /// A short name for log fields.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SandboxAction::HostNetwork { .. } => "host-network",
+            SandboxAction::Ready { .. } => "ready",
+            SandboxAction::Finished { .. } => "finished",
+            SandboxAction::BackingOff { .. } => "backing-off",
+            SandboxAction::KillPod { .. } => "kill-pod",
+            SandboxAction::Create { .. } => "create",
+        }
+    }
+}
+
 /// Why a new attempt of a container is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StartReason {

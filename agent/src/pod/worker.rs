@@ -177,7 +177,12 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
         for _ in 0..2 {
             executor.note_liveness();
             let actions = executor.plan(&pod);
-            debug!(?actions.sandbox, containers = actions.containers.len(), "planned sync");
+            debug!(
+                sandbox = actions.sandbox.kind(),
+                containers = actions.containers.len(),
+                wake_at = ?actions.wake_at,
+                "planned sync"
+            );
             if !executor.apply(&pod, actions).await {
                 break;
             }
