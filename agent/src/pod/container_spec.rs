@@ -7,7 +7,7 @@ use skiff_api::types::{Container, ContainerPort, Pod};
 
 use super::config::PodManagerConfig;
 use super::identity::PodKey;
-use super::volumes;
+use super::volumes::{self, MountError};
 use crate::runtime::{
     ContainerConfig, ImageRef, NetworkMode, PortBinding, Protocol, labels::INFRA_CONTAINER_NAME,
 };
@@ -50,7 +50,7 @@ pub fn app_config(
     hash: &str,
     restart_count: u32,
     network: NetworkMode,
-) -> Result<ContainerConfig, String> {
+) -> Result<ContainerConfig, MountError> {
     let mut app = ContainerConfig::new(key.container_name(&container.name, restart_count), image);
     app.command = (!container.command.is_empty()).then(|| container.command.clone());
     app.args = (!container.args.is_empty()).then(|| container.args.clone());

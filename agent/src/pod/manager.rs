@@ -1,7 +1,8 @@
 //! The pod manager: one worker task per desired pod (keyed by uid), fed from the merged
 //! desired state; workers for pods that stop being desired remove their containers, and
 //! containers of this node whose pod no agent worker owns (left from before a restart) are
-//! removed too.
+//! removed too. Every resync pass lists the node's containers once and hands each worker its
+//! pod's slice, so the workers of a pass list nothing themselves.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,13 +19,13 @@ use super::config::PodManagerConfig;
 use super::identity::{PodKey, node_filter};
 use super::probes::ProbeResults;
 use super::status_handle::PodStatusHandle;
-use super::worker::{PodWorker, Shared};
+use super::worker::{PodWorker, Resync, Shared};
 use crate::config::DesiredState;
 use crate::metrics::Metrics;
 use crate::prober::Prober;
-use crate::runtime::{ContainerRuntime, labels};
+use crate::runtime::{ContainerInfo, ContainerRuntime, labels};
 
-/// How often the manager looks for containers of pods it has no worker for, in resyncs.
+/// How often the manager looks for containers of pods it has no worker for, in resync passes.
 const ORPHAN_SCAN_EVERY: u32 = 15;
 /// How long shutdown waits for workers to notice the stop signal.
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +34,8 @@ const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 struct WorkerHandle {
     /// The desired pod; `None` tells the worker to remove the pod.
     desired: watch::Sender<Option<Arc<Pod>>>,
+    /// The resync passes: the pod's slice of each node-wide listing.
+    resyncs: watch::Sender<Option<Resync>>,
     /// The worker task; it ends once the pod is removed (or at shutdown).
     task: JoinHandle<()>,
 }
@@ -84,13 +87,19 @@ impl<R: ContainerRuntime, P: ProbeResults> PodManager<R, P> {
         info!(node = %config.node_name, "pod manager started");
         let mut workers: HashMap<String, WorkerHandle> = HashMap::new();
         let mut desired_open = true;
-        let mut resyncs = 0u32;
+        let state = desired.borrow_and_update().clone();
+        self.apply(&state, &mut workers, &shutdown);
+        // The new workers sync on their own at once; this pass only looks for orphans.
+        if let Some(listing) = self.list_node().await {
+            self.remove_orphans(&listing, &mut workers, &shutdown);
+        }
+        let mut passes = tokio::time::interval_at(
+            Instant::now() + config.resync_interval,
+            config.resync_interval,
+        );
+        passes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pass = 0u32;
         loop {
-            let state = desired.borrow_and_update().clone();
-            self.apply(&state, &mut workers, &shutdown);
-            if resyncs.is_multiple_of(ORPHAN_SCAN_EVERY) {
-                self.remove_orphans(&mut workers, &shutdown).await;
-            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 changed = desired.changed(), if desired_open => {
@@ -98,9 +107,13 @@ impl<R: ContainerRuntime, P: ProbeResults> PodManager<R, P> {
                         // The sources are gone: keep running the last desired state.
                         desired_open = false;
                     }
+                    let state = desired.borrow_and_update().clone();
+                    self.apply(&state, &mut workers, &shutdown);
                 }
-                () = tokio::time::sleep(config.resync_interval) => {
-                    resyncs = resyncs.wrapping_add(1);
+                _ = passes.tick() => {
+                    pass = pass.wrapping_add(1);
+                    self.resync(&mut workers, pass.is_multiple_of(ORPHAN_SCAN_EVERY), &shutdown)
+                        .await;
                 }
             }
         }
@@ -172,41 +185,104 @@ impl<R: ContainerRuntime, P: ProbeResults> PodManager<R, P> {
         shutdown: &CancellationToken,
     ) -> WorkerHandle {
         let (desired, rx) = watch::channel(pod.clone());
+        let (resyncs, resyncs_rx) = watch::channel(None);
         let worker = PodWorker::new(self.shared.clone(), key, pod);
-        let task = tokio::spawn(worker.run(rx, shutdown.clone()));
-        WorkerHandle { desired, task }
+        let task = tokio::spawn(worker.run(rx, resyncs_rx, shutdown.clone()));
+        WorkerHandle {
+            desired,
+            resyncs,
+            task,
+        }
+    }
+
+    /// Lists every container of this node once; `None` (logged) when the engine fails.
+    async fn list_node(&self) -> Option<Listing> {
+        let filter = node_filter(&self.shared.config.node_name);
+        match self.shared.runtime.list_containers(&filter).await {
+            Ok(containers) => Some(Listing::group(containers)),
+            Err(error) => {
+                warn!(error = %error, "could not list the node's containers");
+                None
+            }
+        }
+    }
+
+    /// One resync pass: one node-wide listing, each worker woken with its pod's slice (or, when
+    /// the listing failed, told to list its own); with `scan_orphans`, containers of pods
+    /// without a worker get a removal worker.
+    async fn resync(
+        &self,
+        workers: &mut HashMap<String, WorkerHandle>,
+        scan_orphans: bool,
+        shutdown: &CancellationToken,
+    ) {
+        workers.retain(|_, w| !w.task.is_finished());
+        let taken_at = Instant::now();
+        let listing = self.list_node().await;
+        for (uid, worker) in workers.iter() {
+            let containers = listing.as_ref().map(|l| l.slice(uid));
+            worker.resyncs.send_replace(Some(Resync {
+                taken_at,
+                containers,
+            }));
+        }
+        if scan_orphans && let Some(listing) = &listing {
+            self.remove_orphans(listing, workers, shutdown);
+        }
     }
 
     /// Starts removal workers for containers of this node whose pod has no worker (pods
     /// deleted while the agent was down).
-    async fn remove_orphans(
+    fn remove_orphans(
         &self,
+        listing: &Listing,
         workers: &mut HashMap<String, WorkerHandle>,
         shutdown: &CancellationToken,
     ) {
-        let filter = node_filter(&self.shared.config.node_name);
-        let containers = match self.shared.runtime.list_containers(&filter).await {
-            Ok(containers) => containers,
-            Err(error) => {
-                warn!(error = %error, "could not list containers to find orphans");
-                return;
-            }
-        };
-        for info in containers {
-            let Some(uid) = info.label(labels::POD_UID) else {
-                continue;
-            };
+        for (uid, containers) in &listing.pods {
             if workers.contains_key(uid) {
                 continue;
             }
+            let Some(info) = containers.first() else {
+                continue;
+            };
             let key = PodKey {
                 namespace: info.label(labels::POD_NAMESPACE).unwrap_or("").to_string(),
                 name: info.label(labels::POD_NAME).unwrap_or("").to_string(),
-                uid: uid.to_string(),
+                uid: uid.clone(),
             };
             info!(pod = %key, uid = %key.uid, "removing containers of a pod that is no longer desired");
             let handle = self.spawn(key, None, shutdown);
-            workers.insert(uid.to_string(), handle);
+            workers.insert(uid.clone(), handle);
         }
+    }
+}
+
+/// One node-wide listing, by pod uid.
+struct Listing {
+    /// The containers of each pod, by the `io.skiff.pod.uid` label.
+    pods: BTreeMap<String, Arc<Vec<ContainerInfo>>>,
+}
+
+impl Listing {
+    /// Groups the node's containers by pod uid (those without one are not the agent's).
+    fn group(containers: Vec<ContainerInfo>) -> Self {
+        let mut pods: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
+        for info in containers {
+            if let Some(uid) = info.label(labels::POD_UID) {
+                pods.entry(uid.to_string()).or_default().push(info);
+            }
+        }
+        Listing {
+            pods: pods
+                .into_iter()
+                .map(|(uid, c)| (uid, Arc::new(c)))
+                .collect(),
+        }
+    }
+
+    /// The containers of pod `uid` (none when it has none).
+    fn slice(&self, uid: &str) -> Arc<Vec<ContainerInfo>> {
+        self.pods.get(uid).cloned().unwrap_or_default()
     }
 }

@@ -1,9 +1,10 @@
 //! Pod workers: desired versus actual, create/kill/restart, restart policy, backoff.
 //!
-//! The [`PodManager`] runs one worker task per pod (keyed by uid). A worker lists the pod's
-//! containers by their labels (`io.skiff.node` + `io.skiff.pod.uid`; names are never parsed),
-//! makes sure the infra container holds the pod's network and host ports, and brings each
-//! container in line with its spec: create what is missing, leave running containers whose
+//! The [`PodManager`] runs one worker task per pod (keyed by uid) and lists the node's
+//! containers once per resync pass, handing each worker its pod's slice (by the
+//! `io.skiff.pod.uid` label; names are never parsed). A sync is observe → `plan` (a pure
+//! function deciding every action) → execute → publish. It makes sure the infra container
+//! holds the pod's network and host ports, and brings each container in line with its spec: create what is missing, leave running containers whose
 //! spec hash matches alone (also across agent restarts), replace those whose hash changed,
 //! restart exited ones per restart policy with crash-loop backoff, kill those whose liveness
 //! probe failed. Each container's lifecycle is a named state ([`Waiting`]: `ErrImagePull`,
@@ -15,16 +16,20 @@ mod backoff;
 mod config;
 mod container_spec;
 mod error;
+mod execute;
 mod hash;
 mod identity;
 mod kill;
 mod manager;
 mod observed;
+mod ops;
+mod plan;
 mod policy;
 mod probes;
+mod publish;
+mod records;
 mod status;
 mod status_handle;
-mod sync;
 mod volumes;
 mod worker;
 

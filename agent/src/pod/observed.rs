@@ -1,7 +1,8 @@
 //! The containers of one pod as the runtime reports them, grouped by container name and
-//! ordered newest attempt first.
+//! ordered newest attempt first, with the liveness verdicts of the running ones. One listing
+//! per sync fills it; the executor keeps it current as it acts (inspecting what it changed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::runtime::{ContainerInfo, ContainerState, labels};
 
@@ -12,6 +13,8 @@ pub struct Observed {
     pub infra: Vec<ContainerInfo>,
     /// Application containers by their spec name, newest attempt first.
     pub apps: BTreeMap<String, Vec<ContainerInfo>>,
+    /// Ids of running containers whose liveness probe failed (the prober's verdict).
+    pub liveness_failed: BTreeSet<String>,
 }
 
 impl Observed {
@@ -35,6 +38,28 @@ impl Observed {
             history.sort_by(newest_first);
         }
         observed
+    }
+
+    /// Puts `info` in place of the container with its id (or adds it), keeping the order.
+    pub fn upsert(&mut self, info: ContainerInfo) {
+        self.forget(&info.id);
+        let history = match info.label(labels::CONTAINER_NAME) {
+            Some(labels::INFRA_CONTAINER_NAME) => &mut self.infra,
+            Some(name) => self.apps.entry(name.to_string()).or_default(),
+            None => return,
+        };
+        history.push(info);
+        history.sort_by(newest_first);
+    }
+
+    /// Drops the container with `id` (it was removed).
+    pub fn forget(&mut self, id: &str) {
+        self.infra.retain(|c| c.id != id);
+        for history in self.apps.values_mut() {
+            history.retain(|c| c.id != id);
+        }
+        self.apps.retain(|_, history| !history.is_empty());
+        self.liveness_failed.remove(id);
     }
 
     /// The attempts of application container `name`, newest first (empty when none).

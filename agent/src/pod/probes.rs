@@ -35,8 +35,9 @@ pub trait ProbeResults: Send + Sync + 'static {
     /// `Some(false)` unhealthy / not ready, `None` when no such probe runs.
     fn healthy(&self, container_id: &str, kind: ProbeKind) -> Option<bool>;
 
-    /// A counter bumped whenever a result flips, to wake the pod workers.
-    fn changes(&self) -> watch::Receiver<u64>;
+    /// A counter bumped whenever a result of a container of pod `pod_uid` flips, to wake that
+    /// pod's worker (and no other).
+    fn changes(&self, pod_uid: &str) -> watch::Receiver<u64>;
 }
 
 /// containerPort → hostPort of the container's published ports (where probes and hooks connect
@@ -77,8 +78,8 @@ impl<R: ContainerRuntime> ProbeResults for ProbeManager<R> {
         self.result(container_id, kind).map(|state| state.healthy)
     }
 
-    fn changes(&self) -> watch::Receiver<u64> {
-        ProbeManager::changes(self)
+    fn changes(&self, pod_uid: &str) -> watch::Receiver<u64> {
+        ProbeManager::changes(self, pod_uid)
     }
 }
 
@@ -124,7 +125,7 @@ impl ProbeResults for NoProbes {
         None
     }
 
-    fn changes(&self) -> watch::Receiver<u64> {
+    fn changes(&self, _pod_uid: &str) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
 }
@@ -147,6 +148,8 @@ struct Script {
     active: Vec<EnsuredProbe>,
     /// Results set by the test: (container id, kind) → healthy.
     results: Vec<((String, ProbeKind), bool)>,
+    /// Per pod uid, bumped when a result of one of its containers is set.
+    changes: HashMap<String, watch::Sender<u64>>,
 }
 
 /// Probe results set by hand, for tests of the pod workers (and of anything built on them).
@@ -154,8 +157,6 @@ struct Script {
 pub struct ScriptedProbes {
     /// What was ensured and what the test decided.
     script: Arc<Mutex<Script>>,
-    /// Bumped by [`ScriptedProbes::set`].
-    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Default for ScriptedProbes {
@@ -169,7 +170,6 @@ impl ScriptedProbes {
     pub fn new() -> Self {
         ScriptedProbes {
             script: Arc::default(),
-            changes: Arc::new(watch::Sender::new(0)),
         }
     }
 
@@ -180,18 +180,28 @@ impl ScriptedProbes {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sets the result of the `kind` probe of `container_id` and wakes the workers.
+    /// Sets the result of the `kind` probe of `container_id` and wakes the worker of its pod
+    /// (known once the probe was ensured).
     pub fn set(&self, container_id: &str, kind: ProbeKind, healthy: bool) {
-        {
-            let mut script = self.lock();
+        let mut script = self.lock();
+        script
+            .results
+            .retain(|(k, _)| k != &(container_id.to_string(), kind));
+        script
+            .results
+            .push(((container_id.to_string(), kind), healthy));
+        let pod = script
+            .active
+            .iter()
+            .find(|p| p.key.container_id == container_id)
+            .map(|p| p.key.pod_uid.clone());
+        if let Some(pod) = pod {
             script
-                .results
-                .retain(|(k, _)| k != &(container_id.to_string(), kind));
-            script
-                .results
-                .push(((container_id.to_string(), kind), healthy));
+                .changes
+                .entry(pod)
+                .or_insert_with(|| watch::Sender::new(0))
+                .send_modify(|n| *n += 1);
         }
-        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The probes currently ensured.
@@ -247,7 +257,11 @@ impl ProbeResults for ScriptedProbes {
         Some(found.unwrap_or(kind == ProbeKind::Liveness))
     }
 
-    fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    fn changes(&self, pod_uid: &str) -> watch::Receiver<u64> {
+        self.lock()
+            .changes
+            .entry(pod_uid.to_string())
+            .or_insert_with(|| watch::Sender::new(0))
+            .subscribe()
     }
 }

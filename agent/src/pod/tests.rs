@@ -18,7 +18,7 @@ use crate::config::{DesiredPod, DesiredState, PodSource};
 use crate::metrics::Metrics;
 use crate::prober::ProbeKind;
 use crate::runtime::fake::{Call, FakeContainer, FakeRuntime};
-use crate::runtime::{ContainerInfo, ContainerState, ImageRef, NetworkMode, labels};
+use crate::runtime::{ContainerInfo, ContainerState, ImageRef, LabelFilter, NetworkMode, labels};
 
 const NODE: &str = "node-a";
 const INFRA_IMAGE: &str = "skiff-test/pause:1";
@@ -200,7 +200,7 @@ fn is_running(status: &ContainerStatus) -> bool {
 
 /// Waits (real time) until the worker's requested wake-up, then syncs.
 async fn sync_at_wake(worker: &mut PodWorker<FakeRuntime, ScriptedProbes>) {
-    let wake = worker.wake_at.expect("worker asked for a wake-up");
+    let wake = worker.wake_at().expect("worker asked for a wake-up");
     tokio::time::sleep_until(wake).await;
     worker.sync().await.unwrap();
 }
@@ -461,7 +461,7 @@ async fn crash_loop_backoff_grows_caps_and_resets() {
     for _ in 0..2 {
         assert!(h2.rt.set_exited(&h2.current("app").id, 1));
         worker.sync().await.unwrap();
-        if worker.wake_at.is_some() {
+        if worker.wake_at().is_some() {
             sync_at_wake(&mut worker).await;
         }
     }
@@ -516,7 +516,12 @@ async fn failed_pulls_show_err_image_pull_then_image_pull_backoff() {
         Some("ErrImagePull")
     );
     assert_eq!(
-        worker.records["app"].pull_backoff.delay(),
+        worker
+            .records()
+            .container("app")
+            .unwrap()
+            .pull_backoff()
+            .delay(),
         Some(Duration::from_millis(400))
     );
 
@@ -972,6 +977,80 @@ async fn the_manager_runs_removes_and_leaves_pods_running_on_shutdown() {
             .collect();
     assert_eq!(ids, after, "shutdown stops nothing");
     assert_eq!(running_of("uid-one"), 2);
+}
+
+#[tokio::test]
+async fn a_resync_pass_lists_the_node_once_and_workers_sync_from_their_slice() {
+    let h = Harness::new();
+    let one = pod("one", vec![container("app")]);
+    let two = pod("two", vec![container("app")]);
+    let manager = PodManager::new(
+        Arc::new(h.rt.clone()),
+        h.config.clone(),
+        Arc::clone(&h.metrics),
+        Arc::new(h.probes.clone()),
+    );
+    let (_tx, rx) = watch::channel(desired(&[&one, &two]));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(manager.run(rx, shutdown.clone()));
+    let rt = h.rt.clone();
+    let app_of = move |uid: &str| {
+        rt.containers()
+            .into_iter()
+            .filter(|c| c.info.label(labels::POD_UID) == Some(uid))
+            .filter(|c| c.info.label(labels::CONTAINER_NAME) == Some("app"))
+            .max_by_key(|c| c.info.restart_count)
+            .map(|c| c.info)
+    };
+    eventually("both pods run", || {
+        app_of("uid-one").is_some_and(|c| c.state.is_running())
+            && app_of("uid-two").is_some_and(|c| c.state.is_running())
+    })
+    .await;
+    let node_wide = super::identity::node_filter(NODE);
+    let listings = |rt: &FakeRuntime| -> Vec<LabelFilter> {
+        rt.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::ListContainers(filter) => Some(filter),
+                _ => None,
+            })
+            .collect()
+    };
+    // Let a pass go by after the last change, so that every worker's slice is fresh.
+    h.rt.clear_calls();
+    eventually("a pass", || {
+        listings(&h.rt).iter().filter(|f| **f == node_wide).count() >= 2
+    })
+    .await;
+
+    h.rt.clear_calls();
+    let exited = app_of("uid-one").unwrap();
+    assert!(h.rt.set_exited(&exited.id, 1));
+    eventually("restarted from a pass's slice", || {
+        app_of("uid-one").is_some_and(|c| c.restart_count == 1 && c.state.is_running())
+    })
+    .await;
+    let calls = h.rt.calls();
+    let created = calls
+        .iter()
+        .position(|c| matches!(c, Call::CreateContainer(_)))
+        .expect("the restart created a container");
+    let before: Vec<&LabelFilter> = calls[..created]
+        .iter()
+        .filter_map(|c| match c {
+            Call::ListContainers(filter) => Some(filter),
+            _ => None,
+        })
+        .collect();
+    assert!(!before.is_empty(), "a pass listed the node");
+    assert!(
+        before.iter().all(|f| **f == node_wide),
+        "only node-wide listings before the restart: {before:?}"
+    );
+    assert_eq!(app_of("uid-two").unwrap().restart_count, 0);
+    shutdown.cancel();
+    task.await.unwrap();
 }
 
 #[tokio::test]

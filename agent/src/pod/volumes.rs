@@ -9,6 +9,33 @@ use skiff_api::types::{Container, PodSpec};
 use super::config::{path_safe, pod_dir};
 use crate::runtime::BindMount;
 
+/// Why a container's volume mounts cannot be resolved against the pod's volumes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    /// A volumeMount names a volume the pod does not have.
+    #[error("volumeMount {mount} names no volume of the pod")]
+    NoSuchVolume {
+        /// The mount's volume name.
+        mount: String,
+    },
+    /// The volume has neither a hostPath nor an emptyDir source.
+    #[error("volume {volume} has no supported source")]
+    NoSource {
+        /// The volume's name.
+        volume: String,
+    },
+}
+
+/// A pod directory that could not be created or removed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct DirError {
+    /// The directory.
+    pub path: PathBuf,
+    /// The I/O error.
+    pub source: io::Error,
+}
+
 /// The host directory of emptyDir volume `volume` of the pod with `uid`.
 pub fn empty_dir_path(data_dir: &Path, uid: &str, volume: &str) -> PathBuf {
     pod_dir(data_dir, uid)
@@ -22,7 +49,7 @@ pub fn bind_mounts(
     uid: &str,
     spec: &PodSpec,
     container: &Container,
-) -> Result<Vec<BindMount>, String> {
+) -> Result<Vec<BindMount>, MountError> {
     container
         .volume_mounts
         .iter()
@@ -31,12 +58,16 @@ pub fn bind_mounts(
                 .volumes
                 .iter()
                 .find(|v| v.name == mount.name)
-                .ok_or_else(|| format!("volumeMount {} names no volume of the pod", mount.name))?;
+                .ok_or_else(|| MountError::NoSuchVolume {
+                    mount: mount.name.clone(),
+                })?;
             let host_path = match (&volume.host_path, &volume.empty_dir) {
                 (Some(host), _) => PathBuf::from(&host.path),
                 (None, Some(_)) => empty_dir_path(data_dir, uid, &volume.name),
                 (None, None) => {
-                    return Err(format!("volume {} has no supported source", volume.name));
+                    return Err(MountError::NoSource {
+                        volume: volume.name.clone(),
+                    });
                 }
             };
             Ok(BindMount {
@@ -50,7 +81,7 @@ pub fn bind_mounts(
 
 /// Creates the emptyDir directories of the pod (world-writable, as the kubelet makes them, so
 /// containers running as any user can write).
-pub fn ensure_empty_dirs(data_dir: &Path, uid: &str, spec: &PodSpec) -> io::Result<()> {
+pub fn ensure_empty_dirs(data_dir: &Path, uid: &str, spec: &PodSpec) -> Result<(), DirError> {
     for volume in spec
         .volumes
         .iter()
@@ -60,17 +91,20 @@ pub fn ensure_empty_dirs(data_dir: &Path, uid: &str, spec: &PodSpec) -> io::Resu
         if path.is_dir() {
             continue;
         }
-        std::fs::create_dir_all(&path)?;
-        set_world_writable(&path)?;
+        std::fs::create_dir_all(&path)
+            .and_then(|()| set_world_writable(&path))
+            .map_err(|source| DirError { path, source })?;
     }
     Ok(())
 }
 
 /// Removes everything the pod with `uid` kept under the data directory.
-pub fn remove_pod_dir(data_dir: &Path, uid: &str) -> io::Result<()> {
-    match std::fs::remove_dir_all(pod_dir(data_dir, uid)) {
+pub fn remove_pod_dir(data_dir: &Path, uid: &str) -> Result<(), DirError> {
+    let path = pod_dir(data_dir, uid);
+    match std::fs::remove_dir_all(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+        Err(source) => Err(DirError { path, source }),
+        Ok(()) => Ok(()),
     }
 }
 
@@ -149,6 +183,6 @@ mod tests {
         let mut missing = container.clone();
         missing.volume_mounts[0].name = "nope".into();
         let err = bind_mounts(dir.path(), "uid-1", &spec, &missing).unwrap_err();
-        assert!(err.contains("nope"), "{err}");
+        assert!(err.to_string().contains("nope"), "{err}");
     }
 }

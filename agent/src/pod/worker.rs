@@ -1,30 +1,35 @@
-//! One pod worker: owns the pod's containers, woken by desired-state changes, probe results,
-//! its own backoff timers and a periodic resync. Each wake-up runs one [`PodWorker::sync`]
-//! (make the containers match the spec) or, once the pod is no longer desired,
-//! [`PodWorker::terminate`].
+//! One pod worker: owns the pod's containers, woken by desired-state changes, its own pod's
+//! probe results, its own backoff timers and the manager's resync passes. Each wake-up runs one
+//! [`PodWorker::sync`] — observe → [`plan`](super::plan::plan) →
+//! [`execute`](super::execute::Executor) → publish — or, once the pod is no longer desired,
+//! [`PodWorker::terminate`]. A sync lists the pod's containers at most once: a resync pass
+//! hands the worker its pod's slice of the manager's node-wide listing.
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_api::types::{Pod, PodStatus, Time};
+use skiff_api::types::Pod;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::backoff::RetryBackoff;
 use super::config::PodManagerConfig;
 use super::error::PodError;
+use super::execute::Executor;
 use super::identity::PodKey;
+use super::kill;
 use super::observed::Observed;
+use super::ops::Engine;
+use super::plan::{Now, SandboxAction, plan};
 use super::probes::ProbeResults;
-use super::status::{StatusView, Waiting, pod_status, time};
+use super::publish::Published;
+use super::records::PodRecords;
 use super::status_handle::PodStatusHandle;
 use crate::metrics::Metrics;
-use crate::prober::{ProbeKind, Prober};
-use crate::runtime::{ContainerRuntime, RuntimeError};
+use crate::prober::Prober;
+use crate::runtime::{ContainerInfo, ContainerRuntime};
 
 /// What every worker shares: the engine, the prober, settings, metrics and the status table.
 pub(crate) struct Shared<R: ContainerRuntime, P> {
@@ -58,213 +63,231 @@ impl<R: ContainerRuntime, P> Clone for Shared<R, P> {
     }
 }
 
-/// What the worker remembers about one container of the spec between syncs.
-#[derive(Debug)]
-pub(crate) struct ContainerRecord {
-    /// Delay between failed pulls of its image.
-    pub pull_backoff: RetryBackoff,
-    /// Delay between restarts when it keeps exiting.
-    pub crash_backoff: RetryBackoff,
-    /// Why it is not running, when the worker knows better than the engine.
-    pub waiting: Option<Waiting>,
-    /// The exited container whose exit was already fed into `crash_backoff`.
-    pub accounted_exit: Option<String>,
+/// One resync pass of the manager as one worker receives it.
+#[derive(Clone, Debug)]
+pub(crate) struct Resync {
+    /// When the node-wide listing started.
+    pub taken_at: Instant,
+    /// The pod's containers from that listing; `None` when it failed (the worker lists its own).
+    pub containers: Option<Arc<Vec<ContainerInfo>>>,
 }
 
-impl ContainerRecord {
-    /// A fresh record with the configured backoff timings.
-    pub fn new(config: &PodManagerConfig) -> Self {
-        ContainerRecord {
-            pull_backoff: RetryBackoff::new(config.backoff_base, config.backoff_cap),
-            crash_backoff: RetryBackoff::new(config.backoff_base, config.backoff_cap),
-            waiting: None,
-            accounted_exit: None,
-        }
-    }
+/// The desired pod as the worker knows it.
+#[derive(Debug, Default)]
+struct Desired {
+    /// The desired pod; `None` once it is no longer desired (or for orphans found at start).
+    pod: Option<Arc<Pod>>,
+    /// The last desired pod, kept for its hooks and grace period while terminating.
+    last: Option<Arc<Pod>>,
 }
 
 /// The worker of one pod.
 pub(crate) struct PodWorker<R: ContainerRuntime, P> {
     /// Engine, prober, settings, metrics, statuses.
-    pub(super) shared: Shared<R, P>,
+    shared: Shared<R, P>,
     /// The pod's identity (its uid finds its containers).
-    pub(super) key: PodKey,
-    /// The desired pod; `None` once it is no longer desired (or for orphans found at start).
-    pub(super) pod: Option<Arc<Pod>>,
-    /// The last desired pod, kept for its hooks and grace period while terminating.
-    pub(super) last_pod: Option<Arc<Pod>>,
-    /// Per-container memory, by container name.
-    pub(super) records: BTreeMap<String, ContainerRecord>,
-    /// Delay between failed attempts to make the infra container.
-    pub(super) infra_backoff: RetryBackoff,
-    /// Why the infra container cannot be made, for the pod status.
-    pub(super) infra_message: Option<String>,
-    /// When the agent first ran the pod (reported as startTime).
-    pub(super) start_time: Option<Time>,
-    /// The status last published, for condition transition times.
-    pub(super) last_status: Option<PodStatus>,
-    /// Application containers running at the last sync, for the containers gauge.
-    pub(super) running_apps: i64,
-    /// Why the agent killed a container (liveness failure), by container id.
-    pub(super) kill_messages: HashMap<String, String>,
+    key: PodKey,
+    /// The desired pod and the last one.
+    desired: Desired,
+    /// What it remembers between syncs.
+    records: PodRecords,
+    /// What it last published.
+    published: Published,
     /// The earliest moment a backoff or state change needs another sync.
-    pub(super) wake_at: Option<Instant>,
+    wake_at: Option<Instant>,
+    /// When the last sync that changed containers ended: listings older than that are stale.
+    mutated_at: Option<Instant>,
 }
 
 impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
     /// A worker for the pod `key`, desired as `pod` (`None`: only clean up its containers).
     pub fn new(shared: Shared<R, P>, key: PodKey, pod: Option<Arc<Pod>>) -> Self {
-        let infra_backoff =
-            RetryBackoff::new(shared.config.backoff_base, shared.config.backoff_cap);
+        let records = PodRecords::new(&shared.config);
         PodWorker {
             shared,
             key,
-            last_pod: pod.clone(),
-            pod,
-            records: BTreeMap::new(),
-            infra_backoff,
-            infra_message: None,
-            start_time: None,
-            last_status: None,
-            running_apps: 0,
-            kill_messages: HashMap::new(),
+            desired: Desired {
+                last: pod.clone(),
+                pod,
+            },
+            records,
+            published: Published::default(),
             wake_at: None,
+            mutated_at: None,
         }
     }
 
     /// Replaces the desired pod (`None`: it is no longer desired).
     pub fn set_desired(&mut self, pod: Option<Arc<Pod>>) {
         if let Some(pod) = &pod {
-            self.last_pod = Some(Arc::clone(pod));
+            self.desired.last = Some(Arc::clone(pod));
         }
-        self.pod = pod;
+        self.desired.pod = pod;
     }
 
-    /// Asks for another sync at `at` at the latest.
-    pub(super) fn wake(&mut self, at: Instant) {
-        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    /// The earliest moment a backoff or state change asked for another sync.
+    #[cfg(test)]
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.wake_at
     }
 
-    /// Lists the pod's containers (only those of this node, by labels).
-    pub(super) async fn observe(&self) -> Result<Observed, PodError> {
-        let filter = self.key.filter(&self.shared.config.node_name);
-        let containers = self
-            .shared
-            .runtime
-            .list_containers(&filter)
-            .await
-            .map_err(|source| self.runtime_error("list containers", source))?;
-        Ok(Observed::group(containers))
+    /// What the worker remembers between syncs.
+    #[cfg(test)]
+    pub fn records(&self) -> &PodRecords {
+        &self.records
     }
 
-    /// A [`PodError::Runtime`] for this pod.
-    pub(super) fn runtime_error(
-        &self,
-        action: impl Into<String>,
-        source: RuntimeError,
-    ) -> PodError {
-        PodError::Runtime {
-            pod: self.key.to_string(),
-            action: action.into(),
-            source,
+    /// The engine, for this pod.
+    fn engine(&self) -> Engine<'_, R, P> {
+        Engine::new(&self.shared, &self.key)
+    }
+
+    /// The pod's containers: from `resync` when its listing saw every change this worker
+    /// made, else from one listing of the pod's own containers.
+    async fn observe(&self, resync: Option<Resync>) -> Result<Vec<ContainerInfo>, PodError> {
+        let fresh = resync.and_then(|r| {
+            let seen_all = self.mutated_at.is_none_or(|at| r.taken_at >= at);
+            r.containers.filter(|_| seen_all)
+        });
+        match fresh {
+            Some(containers) => Ok(containers.as_ref().clone()),
+            None => self.engine().list().await,
         }
     }
 
-    /// Computes the pod's status from `observed` and publishes it (and the containers gauge).
-    pub(super) fn publish(&mut self, pod: &Pod, observed: &Observed) {
-        let running = i64::try_from(observed.running_apps()).unwrap_or(i64::MAX);
-        self.set_running_apps(running);
-        let waiting = self
-            .records
-            .iter()
-            .filter_map(|(name, r)| r.waiting.as_ref().map(|w| (name.as_str(), w)))
-            .collect();
-        let host_network = pod.spec.host_network.unwrap_or(false);
-        let pod_ip = if host_network {
-            Some(self.shared.host_ip)
-        } else {
-            observed
-                .current_infra()
-                .filter(|i| i.state.is_running())
-                .and_then(|i| i.ip_address)
+    /// One reconcile pass for the desired pod, listing its containers; publishes its status.
+    #[cfg(test)]
+    pub async fn sync(&mut self) -> Result<(), PodError> {
+        self.sync_from(None).await
+    }
+
+    /// One reconcile pass, from the containers of `resync` when they are fresh enough.
+    async fn sync_from(&mut self, resync: Option<Resync>) -> Result<(), PodError> {
+        let Some(pod) = self.desired.pod.clone() else {
+            return Ok(());
         };
-        let view = StatusView {
-            pod,
-            observed,
-            waiting,
-            kill_messages: &self.kill_messages,
-            pod_ip,
-            host_ip: self.shared.host_ip,
-            start_time: self.start_time,
-            message: self.infra_message.clone(),
-        };
-        let probes = &self.shared.probes;
-        let status = pod_status(
-            &view,
-            |container, info| {
-                container.readiness_probe.is_none()
-                    || probes.healthy(&info.id, ProbeKind::Readiness) == Some(true)
-            },
-            self.last_status.as_ref(),
+        let now = Now::current();
+        self.wake_at = None;
+        let mut view = Observed::group(self.observe(resync).await?);
+        self.records.note_start_time(&view);
+        let engine = Engine::new(&self.shared, &self.key);
+        let hook_ip = self.published.pod_ip();
+        let mut executor = Executor::new(engine, &mut self.records, &mut view, hook_ip, now);
+        // A second pass only follows a new sandbox: the containers are planned against it.
+        for _ in 0..2 {
+            executor.note_liveness();
+            let actions = executor.plan(&pod);
+            debug!(
+                sandbox = actions.sandbox.kind(),
+                containers = actions.containers.len(),
+                wake_at = ?actions.wake_at,
+                "planned sync"
+            );
+            if !executor.apply(&pod, actions).await {
+                break;
+            }
+        }
+        executor.collect_garbage(Some(&pod)).await;
+        let outcome = executor.finish();
+        self.wake_at = outcome.wake_at;
+        if outcome.mutated {
+            self.mutated_at = Some(Instant::now());
+        }
+        self.records.retain_kill_messages(&view);
+        self.published
+            .publish(&self.shared, &self.key, &pod, &view, &self.records);
+        Ok(())
+    }
+
+    /// Stops and removes every container of the pod (see [`PodWorker::terminate_from`]),
+    /// listing them first. Returns whether nothing of the pod is left.
+    #[cfg(test)]
+    pub async fn terminate(&mut self) -> Result<bool, PodError> {
+        self.terminate_from(None).await
+    }
+
+    /// Stops and removes every container of the pod — application containers first, all at
+    /// once, each with the pod's grace period; the infra container last — then its volume
+    /// directories and probes. Returns whether nothing of the pod is left.
+    async fn terminate_from(&mut self, resync: Option<Resync>) -> Result<bool, PodError> {
+        let observed = Observed::group(self.observe(resync).await?);
+        if observed.is_empty() {
+            self.finish_removal().await;
+            return Ok(true);
+        }
+        let actions = plan(
+            None,
+            &observed,
+            &self.records,
+            Now::current(),
+            &self.shared.config,
         );
-        if self.last_status.as_ref() != Some(&status) {
-            debug!(pod = %self.key, phase = ?status.phase, "pod status changed");
+        let SandboxAction::KillPod {
+            kill,
+            stop_infra,
+            remove,
+        } = actions.sandbox
+        else {
+            return Ok(false);
+        };
+        let engine = self.engine();
+        let pod = self.desired.last.as_deref();
+        let pod_ip = self.published.pod_ip();
+        let gone = kill::remove_all(&engine, pod, &kill, &stop_infra, &remove, pod_ip).await;
+        self.mutated_at = Some(Instant::now());
+        if !gone {
+            return Ok(false);
         }
-        let mut published = pod.clone();
-        published.status = Some(status.clone());
-        self.last_status = Some(status);
-        self.shared.statuses.publish(&self.key.uid, published);
+        self.finish_removal().await;
+        Ok(true)
     }
 
-    /// Moves the containers gauge by the change in this pod's running containers.
-    pub(super) fn set_running_apps(&mut self, running: i64) {
-        let delta = running - self.running_apps;
-        if delta > 0 {
-            self.shared.metrics.containers.inc_by(delta);
-        } else if delta < 0 {
-            self.shared.metrics.containers.dec_by(-delta);
+    /// The pod's containers are gone: drop its probes, volume directories and gauge share.
+    async fn finish_removal(&mut self) {
+        self.shared.probes.remove_pod(&self.key.uid).await;
+        if let Err(error) =
+            super::volumes::remove_pod_dir(&self.shared.config.data_dir, &self.key.uid)
+        {
+            let error = PodError::Volume {
+                pod: self.key.to_string(),
+                action: "remove pod directory".into(),
+                path: error.path,
+                source: error.source,
+            };
+            warn!(error = %error, "could not remove the pod directory");
         }
-        self.running_apps = running;
+        self.published.clear(&self.shared.metrics);
+        self.records.clear();
     }
 
-    /// Sets startTime once: the oldest container's creation (an adopted pod), else now.
-    pub(super) fn note_start_time(&mut self, observed: &Observed) {
-        if self.start_time.is_some() {
-            return;
-        }
-        let oldest = observed
-            .infra
-            .iter()
-            .chain(observed.all_apps())
-            .filter_map(|c| c.created_at)
-            .min();
-        self.start_time = Some(oldest.map_or_else(Time::now, time));
-    }
-
-    /// The wake-up time after a sync: the resync interval, or earlier for a backoff or state.
-    fn next_wake(&self, now: Instant) -> Instant {
-        let resync = now + self.shared.config.resync_interval;
-        self.wake_at.map_or(resync, |w| w.min(resync).max(now))
+    /// The wake-up time after a sync, if a backoff or state change asked for one.
+    fn next_wake(&self, now: Instant) -> Option<Instant> {
+        self.wake_at.map(|w| w.max(now))
     }
 
     /// Runs the worker until the pod is gone (terminated and no longer desired) or `shutdown`.
+    /// `resyncs` brings the manager's passes.
     pub async fn run(
         mut self,
         mut desired: watch::Receiver<Option<Arc<Pod>>>,
+        mut resyncs: watch::Receiver<Option<Resync>>,
         shutdown: CancellationToken,
     ) {
         let span = info_span!("pod", pod = %self.key, uid = %self.key.uid);
         async move {
-            let mut probe_changes = Some(self.shared.probes.changes());
+            let mut probe_changes = Some(self.shared.probes.changes(&self.key.uid));
+            let mut resyncs_open = true;
+            let mut resync: Option<Resync> = None;
             loop {
                 let wanted = desired.borrow_and_update().clone();
                 let desired_now = wanted.is_some();
                 self.set_desired(wanted);
                 let started = Instant::now();
+                let pass = resync.take();
                 if desired_now {
                     let result = tokio::select! {
                         () = shutdown.cancelled() => return,
-                        result = self.sync() => result,
+                        result = self.sync_from(pass) => result,
                     };
                     self.shared
                         .metrics
@@ -277,7 +300,7 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
                     self.shared.statuses.remove(&self.key.uid);
                     let result = tokio::select! {
                         () = shutdown.cancelled() => return,
-                        result = self.terminate() => result,
+                        result = self.terminate_from(pass) => result,
                     };
                     match result {
                         Ok(true) if desired.borrow().is_none() => {
@@ -297,12 +320,19 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
                             return;
                         }
                     }
+                    changed = resyncs.changed(), if resyncs_open => {
+                        if changed.is_ok() {
+                            resync = resyncs.borrow_and_update().clone();
+                        } else {
+                            resyncs_open = false;
+                        }
+                    }
                     changed = wait_changed(&mut probe_changes) => {
                         if !changed {
                             probe_changes = None;
                         }
                     }
-                    () = tokio::time::sleep_until(wake) => {}
+                    () = sleep_until(wake) => {}
                 }
             }
         }
@@ -311,7 +341,15 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
     }
 }
 
-/// Waits for the next probe-result change; false once the prober is gone (never again ready).
+/// Sleeps until `at`; forever when there is nothing to wake for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the next probe-result change of the pod; false once the prober is gone.
 async fn wait_changed(changes: &mut Option<watch::Receiver<u64>>) -> bool {
     match changes {
         Some(rx) => rx.changed().await.is_ok(),

@@ -37,8 +37,8 @@ struct Inner<R: ContainerRuntime> {
     prober: Prober<R>,
     /// The running workers by (container id, kind).
     workers: Mutex<HashMap<(String, ProbeKind), WorkerEntry>>,
-    /// The change counter workers bump when a result flips.
-    changes: Arc<watch::Sender<u64>>,
+    /// Per pod uid, the change counter its workers bump when a result flips.
+    changes: Mutex<HashMap<String, Arc<watch::Sender<u64>>>>,
     /// Parent of every worker's token: cancelled when the manager is dropped.
     root: CancellationToken,
     /// Tracks the worker tasks (tests wait on it to see workers end).
@@ -64,12 +64,11 @@ impl<R: ContainerRuntime> Drop for Inner<R> {
 impl<R: ContainerRuntime> ProbeManager<R> {
     /// A manager with no workers; exec probes run through `runtime`.
     pub fn new(runtime: Arc<R>) -> Self {
-        let (changes, _) = watch::channel(0);
         ProbeManager {
             inner: Arc::new(Inner {
                 prober: Prober::new(runtime),
                 workers: Mutex::new(HashMap::new()),
-                changes: Arc::new(changes),
+                changes: Mutex::new(HashMap::new()),
                 root: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
@@ -125,7 +124,7 @@ impl<R: ContainerRuntime> ProbeManager<R> {
             started_at,
             prober: self.inner.prober.clone(),
             state: state.clone(),
-            changes: self.inner.changes.clone(),
+            changes: self.pod_changes(&key.pod_uid),
             cancel: cancel.clone(),
         };
         self.inner.tracker.spawn_on(worker.run(), &runtime);
@@ -150,15 +149,29 @@ impl<R: ContainerRuntime> ProbeManager<R> {
         });
     }
 
-    /// Stops and forgets every worker of a pod (no-op if it has none).
+    /// Stops and forgets every worker of a pod (no-op if it has none); change counters that
+    /// neither a worker nor a subscriber uses any more go too.
     pub fn remove_pod(&self, pod_uid: &str) {
-        lock(&self.inner.workers).retain(|_, entry| {
+        let mut workers = lock(&self.inner.workers);
+        workers.retain(|_, entry| {
             let keep = entry.pod_uid != pod_uid;
             if !keep {
                 entry.cancel.cancel();
             }
             keep
         });
+        lock(&self.inner.changes).retain(|uid, sender| {
+            sender.receiver_count() > 0 || workers.values().any(|w| &w.pod_uid == uid)
+        });
+    }
+
+    /// The change counter of pod `pod_uid`, made on first use.
+    fn pod_changes(&self, pod_uid: &str) -> Arc<watch::Sender<u64>> {
+        Arc::clone(
+            lock(&self.inner.changes)
+                .entry(pod_uid.to_string())
+                .or_insert_with(|| Arc::new(watch::Sender::new(0))),
+        )
     }
 
     /// The current state of the `kind` worker of a container; `None` if there is no such worker.
@@ -169,9 +182,10 @@ impl<R: ContainerRuntime> ProbeManager<R> {
         Some(state)
     }
 
-    /// A receiver whose value is bumped whenever any worker's `healthy` flips (not on removal).
-    pub fn changes(&self) -> watch::Receiver<u64> {
-        self.inner.changes.subscribe()
+    /// A receiver whose value is bumped whenever the `healthy` of a worker of pod `pod_uid`
+    /// flips (not on removal): it wakes that pod's worker only.
+    pub fn changes(&self, pod_uid: &str) -> watch::Receiver<u64> {
+        self.pod_changes(pod_uid).subscribe()
     }
 
     /// The worker task tracker, so tests can watch workers end.
@@ -268,7 +282,7 @@ mod tests {
         let (runtime, id) = running_container().await;
         let (calls, _) = scripted(&runtime, &[1, 1, 1], 0);
         let manager = ProbeManager::new(Arc::new(runtime));
-        let changes = manager.changes();
+        let changes = manager.changes("pod-a");
         manager.ensure_with_timing(
             key("pod-a", "web", &id),
             ProbeKind::Liveness,
@@ -290,7 +304,7 @@ mod tests {
         let (runtime, id) = running_container().await;
         let (calls, _) = scripted(&runtime, &[1, 1, 1], 0);
         let manager = ProbeManager::new(Arc::new(runtime));
-        let changes = manager.changes();
+        let changes = manager.changes("pod-b");
         let k = key("pod-b", "web", &id);
         let fresh = manager.result(&id, ProbeKind::Liveness);
         assert!(fresh.is_none(), "no worker yet");
@@ -317,7 +331,7 @@ mod tests {
         let (runtime, id) = running_container().await;
         let (calls, _) = scripted(&runtime, &[], 1);
         let manager = ProbeManager::new(Arc::new(runtime));
-        let mut changes = manager.changes();
+        let mut changes = manager.changes("pod-c");
         manager.ensure_with_timing(
             key("pod-c", "web", &id),
             ProbeKind::Liveness,
@@ -346,7 +360,7 @@ mod tests {
         let (runtime, id) = running_container().await;
         let (calls, _) = scripted(&runtime, &[0, 1, 0, 0, 1, 1], 1);
         let manager = ProbeManager::new(Arc::new(runtime));
-        let changes = manager.changes();
+        let changes = manager.changes("pod-d");
         let started = Instant::now();
         manager.ensure_with_timing(
             key("pod-d", "web", &id),
@@ -479,10 +493,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_flip_wakes_only_its_own_pod() {
+        let (runtime, id) = running_container().await;
+        scripted(&runtime, &[], 1);
+        let manager = ProbeManager::new(Arc::new(runtime));
+        let mut own = manager.changes("pod-x");
+        let other = manager.changes("pod-y");
+        manager.ensure_with_timing(
+            key("pod-x", "web", &id),
+            ProbeKind::Liveness,
+            &exec_probe(),
+            target(&id),
+            Instant::now(),
+            fast(1, 1),
+        );
+        tokio::time::timeout(Duration::from_secs(10), own.changed())
+            .await
+            .expect("pod-x woken")
+            .unwrap();
+        assert!(!manager.result(&id, ProbeKind::Liveness).unwrap().healthy);
+        assert_eq!(*other.borrow(), 0, "pod-y is not woken by pod-x's probe");
+        assert!(!other.has_changed().unwrap());
+    }
+
+    #[tokio::test]
     async fn a_probe_without_handler_is_never_healthy() {
         let (runtime, id) = running_container().await;
         let manager = ProbeManager::new(Arc::new(runtime));
-        let mut changes = manager.changes();
+        let mut changes = manager.changes("pod-j");
         manager.ensure_with_timing(
             key("pod-j", "web", &id),
             ProbeKind::Liveness,

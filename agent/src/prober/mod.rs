@@ -1,10 +1,10 @@
 //! HTTP, TCP and exec probes; liveness and readiness workers.
 //!
 //! The pod worker calls [`ProbeManager::ensure`] for every probe of every running container and
-//! reads [`ProbeManager::result`] (or waits on [`ProbeManager::changes`]) to decide restarts
-//! (liveness) and readiness. One task per (container, kind) probes on the probe's own schedule;
-//! it stops on [`ProbeManager::remove_container`], [`ProbeManager::remove_pod`] or when the last
-//! clone of the manager is dropped.
+//! reads [`ProbeManager::result`] (or waits on its own pod's [`ProbeManager::changes`]) to
+//! decide restarts (liveness) and readiness. One task per (container, kind) probes on the
+//! probe's own schedule; it stops on [`ProbeManager::remove_container`],
+//! [`ProbeManager::remove_pod`] or when the last clone of the manager is dropped.
 //!
 //! The single probers ([`http`], [`tcp`], [`exec`]) and the [`Prober`] dispatcher are public too,
 //! for callers that need one probe now (lifecycle hooks, tests).
