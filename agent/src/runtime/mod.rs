@@ -8,6 +8,7 @@ pub mod docker;
 mod error;
 pub mod fake;
 pub mod image_ref;
+pub mod infra_image;
 pub mod labels;
 pub mod registry_auth;
 mod types;
