@@ -24,8 +24,8 @@ use crate::metrics::Metrics;
 use crate::pod::{PodManager, PodManagerConfig};
 use crate::prober::ProbeManager;
 use crate::proxy::{self, ProxyConfig};
-use crate::runtime::RuntimeError;
 use crate::runtime::docker::DockerRuntime;
+use crate::runtime::{ImageRef, RuntimeError};
 use crate::server::{self, RuntimeLogs, ServerError, ServerState};
 use crate::status::mirror::DEFAULT_MIRROR_RESYNC_INTERVAL;
 use crate::status::{
@@ -83,7 +83,7 @@ impl Default for AgentConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 10250),
             docker_host: None,
             data_dir: PathBuf::from("./skiff-agent-data"),
-            pod_infra_image: "registry.k8s.io/pause:3.10".to_string(),
+            pod_infra_image: crate::runtime::infra_image::DEFAULT_INFRA_IMAGE.to_string(),
             pod_infra_command: None,
             docker_config: None,
             backoff_base: Duration::from_secs(10),
@@ -241,6 +241,7 @@ impl Agent {
                 })?;
         let api_addr = listener.local_addr().unwrap_or(config.listen);
 
+        prepare_infra_image(&runtime, &config.pod_infra_image).await;
         let mut pod_config = PodManagerConfig::new(&node_name, &config.pod_infra_image, &data_dir);
         pod_config.infra_command = config.pod_infra_command.clone();
         pod_config.docker_config = config.docker_config.clone();
@@ -441,6 +442,27 @@ fn absolute(path: &Path) -> Result<PathBuf, AgentError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Builds the agent's own infra image before any pod syncs, so the first pods do not wait on
+/// it and nothing is ever pulled for it. Failures are logged: pod workers retry on their own.
+async fn prepare_infra_image(runtime: &DockerRuntime, infra_image: &str) {
+    let image = match ImageRef::parse(infra_image) {
+        Ok(image) => image,
+        Err(err) => {
+            warn!(image = infra_image, error = %err, "invalid pod infra image; pods cannot start");
+            return;
+        }
+    };
+    match runtime.ensure_infra_image(&image).await {
+        Ok(Some(id)) => {
+            info!(image = %image, image_id = %id, "pod infra image ready, built locally")
+        }
+        Ok(None) => {}
+        Err(err) => {
+            warn!(image = %image, error = %err, "could not build the pod infra image; pods will retry")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub struct Cli {
         long,
         env = "SKIFF_AGENT_POD_INFRA_IMAGE",
         value_name = "IMAGE",
-        default_value = "registry.k8s.io/pause:3.10"
+        default_value = crate::runtime::infra_image::DEFAULT_INFRA_IMAGE
     )]
     pub pod_infra_image: String,
 
@@ -240,7 +240,10 @@ mod tests {
         let cli = Cli::try_parse_from(["skiff-agent"]).unwrap();
         assert_eq!(cli.listen, "127.0.0.1:10250".parse().unwrap());
         assert_eq!(cli.data_dir, PathBuf::from("./skiff-agent-data"));
-        assert_eq!(cli.pod_infra_image, "registry.k8s.io/pause:3.10");
+        assert_eq!(
+            cli.pod_infra_image,
+            crate::runtime::infra_image::DEFAULT_INFRA_IMAGE
+        );
         assert_eq!(cli.crashloop_backoff_base, Duration::from_secs(10));
         assert_eq!(cli.crashloop_backoff_max, Duration::from_secs(300));
         assert_eq!(cli.rescan_interval, Duration::from_secs(20));

@@ -1,6 +1,6 @@
 //! A real `skiff-agent` for the length of a test: its own node name, a free `--listen` port,
 //! manifest and data directories in a temporary directory, the local test image as the
-//! infra image. [`AgentOptions`] says how to start it; the returned [`Agent`] reads its
+//! infra image (or the agent's own, [`AgentOptions::builtin_infra`]). [`AgentOptions`] says how to start it; the returned [`Agent`] reads its
 //! `/pods`, waits on pod states, restarts it, and on drop kills it and removes every
 //! container of its node.
 
@@ -101,6 +101,9 @@ pub struct AgentOptions {
     manifest_dir: bool,
     /// `--controlplane`, if any.
     controlplane: Option<String>,
+    /// `--pod-infra-image` and `--pod-infra-command`; `None` passes neither, so the agent
+    /// uses its own infra image.
+    infra: Option<(String, String)>,
     /// Flags given after the standard ones.
     args: Vec<String>,
     /// How long start-up may take.
@@ -120,6 +123,7 @@ impl AgentOptions {
             dirs: None,
             manifest_dir: false,
             controlplane: None,
+            infra: Some((env::test_image(), INFRA_COMMAND.to_string())),
             args: Vec::new(),
             timeout: Duration::from_secs(30),
             poll: Duration::from_millis(100),
@@ -141,6 +145,18 @@ impl AgentOptions {
     /// Follow the controlplane at `url` (`--controlplane`).
     pub fn controlplane(mut self, url: &str) -> Self {
         self.controlplane = Some(url.to_string());
+        self
+    }
+
+    /// Run infra containers from `image` with `command` (split on whitespace by the agent).
+    pub fn infra(mut self, image: &str, command: &str) -> Self {
+        self.infra = Some((image.to_string(), command.to_string()));
+        self
+    }
+
+    /// Pass no infra flags: the agent makes and uses its own built-in infra image.
+    pub fn builtin_infra(mut self) -> Self {
+        self.infra = None;
         self
     }
 
@@ -215,11 +231,15 @@ fn command_line(options: &AgentOptions, dirs: &AgentDirs, listen: &str) -> Vec<S
         listen.into(),
         "--data-dir".into(),
         dirs.data.display().to_string(),
-        "--pod-infra-image".into(),
-        env::test_image(),
-        "--pod-infra-command".into(),
-        INFRA_COMMAND.into(),
     ];
+    if let Some((image, command)) = &options.infra {
+        args.extend([
+            "--pod-infra-image".into(),
+            image.clone(),
+            "--pod-infra-command".into(),
+            command.clone(),
+        ]);
+    }
     if let Some(url) = &options.controlplane {
         args.extend(["--controlplane".into(), url.clone()]);
     }
@@ -370,6 +390,13 @@ impl Agent {
     /// Starts the agent again with the same options and directories (on a new port) and
     /// waits for its API; the old process is killed first if it still runs.
     pub async fn restart(&mut self) {
+        self.restart_with(|options| options).await;
+    }
+
+    /// Like [`Agent::restart`], with the options `change` makes of the current ones (the node
+    /// and directories stay, and so do the node's containers).
+    pub async fn restart_with(&mut self, change: impl FnOnce(AgentOptions) -> AgentOptions) {
+        self.options = change(self.options.clone());
         self.child
             .kill()
             .unwrap_or_else(|err| panic!("killing the agent: {err}"));
@@ -440,6 +467,37 @@ mod tests {
         );
         let plain = command_line(&AgentOptions::new("n2"), &dirs, "127.0.0.1:3");
         assert_eq!(plain.len(), 10, "{plain:?}");
+    }
+
+    #[test]
+    fn infra_flags_are_the_test_image_a_chosen_one_or_none() {
+        let dirs = AgentDirs::new();
+        let builtin = command_line(
+            &AgentOptions::new("n1").builtin_infra(),
+            &dirs,
+            "127.0.0.1:2",
+        );
+        assert_eq!(builtin.len(), 6, "{builtin:?}");
+        assert!(
+            !builtin.iter().any(|a| a.starts_with("--pod-infra")),
+            "{builtin:?}"
+        );
+        let chosen = command_line(
+            &AgentOptions::new("n1")
+                .builtin_infra()
+                .infra("pause:9", "/pause"),
+            &dirs,
+            "127.0.0.1:2",
+        );
+        assert_eq!(
+            chosen[6..],
+            [
+                "--pod-infra-image",
+                "pause:9",
+                "--pod-infra-command",
+                "/pause"
+            ]
+        );
     }
 
     #[test]

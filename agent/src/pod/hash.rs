@@ -3,6 +3,10 @@
 //!
 //! The hash covers only the fields that change what runs. Probes, lifecycle hooks, pull policy
 //! and the infra container's id are not part of it, so editing them restarts nothing.
+//!
+//! The sandbox (infra container) hash covers the pod's network settings only, not the agent's
+//! `--pod-infra-image` / `--pod-infra-command`: changing those, or upgrading the agent (whose
+//! default infra image is versioned), keeps every running pod; new sandboxes use the new image.
 
 use std::collections::BTreeMap;
 
@@ -46,13 +50,10 @@ struct HashedMount<'a> {
     source: String,
 }
 
-/// The hashed view of the infra container.
+/// The hashed view of the infra container: the pod's network settings, which only a new
+/// sandbox can change (the agent-wide infra image and command are left out on purpose).
 #[derive(Serialize)]
 struct HashedInfra<'a> {
-    /// The infra image.
-    image: &'a str,
-    /// The infra command.
-    command: Option<&'a [String]>,
     /// Every port of every container (host ports are bound on the infra container).
     ports: Vec<&'a ContainerPort>,
     /// The pod's hostname.
@@ -92,11 +93,12 @@ pub fn container_hash(spec: &PodSpec, container: &Container) -> String {
     digest(&hashed)
 }
 
-/// The spec hash of the infra container of a pod with `spec`.
+/// The spec hash of the infra container of a pod with `spec`. The infra image and command
+/// are taken for the signature's sake only and do not change the hash: a running sandbox is
+/// kept when the agent's infra settings change.
 pub fn infra_hash(spec: &PodSpec, infra_image: &str, infra_command: Option<&[String]>) -> String {
+    let _ = (infra_image, infra_command);
     let hashed = HashedInfra {
-        image: infra_image,
-        command: infra_command,
         ports: spec.containers.iter().flat_map(|c| &c.ports).collect(),
         hostname: spec.hostname.as_deref(),
     };
@@ -174,18 +176,43 @@ mod tests {
     }
 
     #[test]
-    fn infra_hash_follows_ports_and_image() {
+    fn infra_hash_follows_ports_and_hostname() {
         let mut spec = PodSpec {
             containers: vec![container()],
             ..Default::default()
         };
         let a = infra_hash(&spec, "pause:1", None);
-        assert_ne!(a, infra_hash(&spec, "pause:2", None));
-        spec.containers[0].ports.push(ContainerPort {
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, infra_hash(&spec, "pause:1", None), "deterministic");
+        let mut ports = spec.clone();
+        ports.containers[0].ports.push(ContainerPort {
             container_port: 80,
             host_port: Some(8080),
             ..Default::default()
         });
+        assert_ne!(a, infra_hash(&ports, "pause:1", None));
+        spec.hostname = Some("web-0".into());
         assert_ne!(a, infra_hash(&spec, "pause:1", None));
+    }
+
+    #[test]
+    fn infra_image_and_command_do_not_change_the_sandbox_hash() {
+        let spec = PodSpec {
+            containers: vec![container()],
+            ..Default::default()
+        };
+        let a = infra_hash(&spec, "pause:1", None);
+        assert_eq!(a, infra_hash(&spec, "pause:2", None), "another image");
+        assert_eq!(
+            a,
+            infra_hash(&spec, "skiff.invalid/pause:9.9.9", None),
+            "an upgraded agent's image"
+        );
+        let sleep = ["sleep".to_string(), "2147483647".to_string()];
+        assert_eq!(
+            a,
+            infra_hash(&spec, "busybox", Some(&sleep)),
+            "another command"
+        );
     }
 }

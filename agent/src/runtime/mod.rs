@@ -10,6 +10,7 @@ mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod image_ref;
+pub mod infra_image;
 pub mod labels;
 pub mod registry_auth;
 mod types;

@@ -2,6 +2,9 @@
 //!
 //! The API version is negotiated at connect time (bollard's default is newer than engines like
 //! 20.10 / API 1.41 accept); only calls that API 1.41 supports are used.
+//!
+//! Images under [`infra_image::LOCAL_DOMAIN`] are never pulled: "pulling" one builds the
+//! agent's own infra image on the engine ([`DockerRuntime::ensure_infra_image`]).
 
 mod convert;
 mod errors;
@@ -9,6 +12,7 @@ mod exec;
 mod pull;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -20,6 +24,7 @@ use futures::StreamExt;
 use tracing::{debug, info, instrument};
 
 use self::errors::map_error;
+use super::infra_image;
 use super::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ExecResult, ImageRef, LabelFilter, LogStream,
     PullProgressSender, RegistryAuth, RuntimeError, RuntimeVersion,
@@ -41,6 +46,9 @@ pub struct DockerRuntime {
     docker: Docker,
     /// The engine address, for error messages.
     host: String,
+    /// Held while the local infra image is checked and built, so concurrent pod workers
+    /// build it once.
+    infra_build: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerRuntime {
@@ -62,7 +70,11 @@ impl DockerRuntime {
             .await
             .map_err(|e| connect_error(e.to_string()))?;
         info!(host = %host, api_version = %docker.client_version(), "connected to docker");
-        Ok(DockerRuntime { docker, host })
+        Ok(DockerRuntime {
+            docker,
+            host,
+            infra_build: Arc::default(),
+        })
     }
 
     /// The engine address this runtime talks to.
@@ -73,6 +85,30 @@ impl DockerRuntime {
     /// The underlying bollard client, for callers that need an engine call the trait lacks.
     pub fn client(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Makes sure the engine has `image` when it is one the agent builds itself (under
+    /// [`infra_image::LOCAL_DOMAIN`]): builds and loads it if missing, without any network.
+    /// Returns the image id, or `None` for any other image (those are pulled as usual).
+    /// Call it at start-up, before pods sync; pulls of the image do the same.
+    pub async fn ensure_infra_image(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Option<String>, RuntimeError> {
+        if !infra_image::is_local(image) {
+            return Ok(None);
+        }
+        let _building = self.infra_build.lock().await;
+        if let Some(id) = self.image_present(image).await? {
+            return Ok(Some(id));
+        }
+        infra_image::build(&self.docker, image)
+            .await
+            .map(Some)
+            .map_err(|e| RuntimeError::ImagePull {
+                image: image.to_string(),
+                message: e.to_string(),
+            })
     }
 }
 
@@ -265,6 +301,9 @@ impl ContainerRuntime for DockerRuntime {
         auth: Option<&RegistryAuth>,
         progress: Option<PullProgressSender>,
     ) -> Result<String, RuntimeError> {
+        if let Some(id) = self.ensure_infra_image(image).await? {
+            return Ok(id);
+        }
         pull::pull(&self.docker, image, auth, progress).await
     }
 
