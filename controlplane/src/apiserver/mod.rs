@@ -44,7 +44,7 @@ use tracing::info;
 
 pub use handlers::AfterDelete;
 pub use response::{ApiError, ApiResult, json_response, status_response};
-pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, Inner, ResourceHandle, Served, ServerConfig};
+pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, Inner, Served, ServerConfig};
 pub use table::TableRow;
 
 use self::handlers::{

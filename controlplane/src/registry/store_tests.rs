@@ -10,6 +10,7 @@ use skiff_api::types::{
 use super::*;
 use crate::registry::{ContinueToken, ObjectFilter, Preconditions, bind_pod, delete_owned_pods};
 use crate::storage::{StorageConfig, open};
+use crate::watchcache::WatchCacheConfig;
 
 /// A registry of `T` over a fresh embedded store; keep the tempdir alive for the test.
 async fn registry<T: Strategy>() -> (Registry<T>, tempfile::TempDir) {
@@ -19,7 +20,12 @@ async fn registry<T: Strategy>() -> (Registry<T>, tempfile::TempDir) {
     })
     .await
     .unwrap();
-    (Registry::new(Arc::new(storage)), dir)
+    let registry = Registry::start(
+        Arc::new(storage),
+        WatchCacheConfig::default(),
+        CancellationToken::new(),
+    );
+    (registry, dir)
 }
 
 /// A valid pod named `name` in `default`.
@@ -467,7 +473,11 @@ async fn owned_pods_go_with_their_controller() {
         .await
         .unwrap(),
     );
-    let pods: Registry<Pod> = Registry::new(Arc::clone(&storage));
+    let pods: Registry<Pod> = Registry::start(
+        Arc::clone(&storage),
+        WatchCacheConfig::default(),
+        CancellationToken::new(),
+    );
     let mut rc = ReplicationController::default();
     rc.metadata.name = Some("web".into());
     rc.metadata.namespace = Some("default".into());
