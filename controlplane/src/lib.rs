@@ -1,7 +1,12 @@
 //! The skiff controlplane: a slim apiserver over an embedded store or etcd, a scheduler and
 //! controllers that talk to the apiserver only through `skiff_api::client`.
+//!
+//! [`Controlplane::start`] assembles and runs all of it from a [`ControlplaneConfig`]; the
+//! binary only maps its flags ([`cli`]) onto that config.
 
 pub mod apiserver;
+mod assembly;
+pub mod cli;
 pub mod controllers;
 pub mod kubeconfig;
 pub mod metrics;
@@ -9,3 +14,7 @@ pub mod registry;
 pub mod scheduler;
 pub mod storage;
 pub mod watchcache;
+
+pub use assembly::{
+    Controlplane, ControlplaneConfig, ControlplaneError, DEFAULT_SHUTDOWN_GRACE, local_url,
+};

@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_api::client::{Api, Client, DeleteParams, ListParams};
@@ -16,11 +15,10 @@ use skiff_api::types::{
     ReplicationControllerSpec, Service, ServicePort, ServiceSpec, Time,
 };
 use skiff_api::wait::{Poll, poll};
-use skiff_controlplane::apiserver::{self, AppState, ServerConfig};
-use skiff_controlplane::controllers::{self, ControllerError, ControllersConfig};
-use skiff_controlplane::storage::{self, StorageConfig};
+use skiff_controlplane::controllers::ControllersConfig;
+use skiff_controlplane::storage::StorageConfig;
+use skiff_controlplane::{Controlplane, ControlplaneConfig};
 use tempfile::TempDir;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How long any single expectation may take.
@@ -34,8 +32,8 @@ struct Cluster {
     client: Client,
     /// Stops the apiserver and the controllers.
     shutdown: CancellationToken,
-    /// The controllers' task, checked at the end of a test.
-    controllers: Option<JoinHandle<Result<(), ControllerError>>>,
+    /// The controlplane running the controllers, checked at the end of a test.
+    controllers: Option<Controlplane>,
     /// The store's data directory.
     _data: TempDir,
 }
@@ -49,18 +47,19 @@ impl Cluster {
             .with_test_writer()
             .try_init();
         let data = tempfile::tempdir().unwrap();
-        let storage = storage::open(&StorageConfig::Embedded {
-            path: data.path().to_path_buf(),
-        })
-        .await
-        .unwrap();
+        let mut cp_config = ControlplaneConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            StorageConfig::Embedded {
+                path: data.path().to_path_buf(),
+            },
+        );
+        cp_config.scheduler = None;
+        cp_config.controllers = Some(config);
         let shutdown = CancellationToken::new();
-        let state = AppState::start(Arc::new(storage), ServerConfig::default(), shutdown.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(apiserver::run(listener, state, shutdown.clone()));
-        let client = Client::new(&url).unwrap();
-        let controllers = tokio::spawn(controllers::run(client.clone(), config, shutdown.clone()));
+        let controllers = Controlplane::start(cp_config, shutdown.clone())
+            .await
+            .unwrap();
+        let client = Client::new(&controllers.url()).unwrap();
         Cluster {
             client,
             shutdown,
@@ -73,10 +72,9 @@ impl Cluster {
     async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.controllers.take() {
-            let result = tokio::time::timeout(DEADLINE, task)
+            let result = tokio::time::timeout(DEADLINE, task.wait())
                 .await
-                .expect("controllers stop on shutdown")
-                .unwrap();
+                .expect("controllers stop on shutdown");
             assert!(result.is_ok(), "controllers ended with {result:?}");
         }
     }

@@ -3,7 +3,6 @@
 // Test helpers outside #[test] fns may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,9 +10,8 @@ use skiff_api::client::{Client, DeleteParams, WatchStream};
 use skiff_api::types::{
     Container, ContainerManifestList, ObjectMeta, Pod, PodSpec, PodStatus, WatchEvent,
 };
-use skiff_controlplane::apiserver::{AppState, ServerConfig, run};
-use skiff_controlplane::storage::{StorageConfig, open};
-use tokio::net::TcpListener;
+use skiff_controlplane::storage::StorageConfig;
+use skiff_controlplane::{Controlplane, ControlplaneConfig};
 use tokio_util::sync::CancellationToken;
 
 /// A server on a loopback port over a fresh embedded store; stops when dropped.
@@ -31,21 +29,19 @@ impl Drop for Server {
 
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(
-        open(&StorageConfig::Embedded {
+    let mut config = ControlplaneConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        StorageConfig::Embedded {
             path: dir.path().to_path_buf(),
-        })
-        .await
-        .unwrap(),
+        },
     );
+    config.scheduler = None;
+    config.controllers = None;
     let shutdown = CancellationToken::new();
-    let state = AppState::start(storage, ServerConfig::default(), shutdown.clone());
-    state.ready().await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(run(listener, state, shutdown.clone()));
+    let controlplane = Controlplane::start(config, shutdown.clone()).await.unwrap();
+    controlplane.ready().await.unwrap();
     Server {
-        client: Client::new(&base).unwrap(),
+        client: Client::new(&controlplane.url()).unwrap(),
         shutdown,
         _dir: dir,
     }

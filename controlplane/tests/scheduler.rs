@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_api::client::{Api, Client, ListParams};
@@ -14,9 +13,9 @@ use skiff_api::types::{
     ResourceRequirements,
 };
 use skiff_api::wait::{Poll, poll};
-use skiff_controlplane::apiserver::{self, AppState, ServerConfig};
 use skiff_controlplane::scheduler::{self, SchedulerConfig};
-use skiff_controlplane::storage::{self, StorageConfig};
+use skiff_controlplane::storage::StorageConfig;
+use skiff_controlplane::{Controlplane, ControlplaneConfig};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -49,18 +48,19 @@ impl Cluster {
     /// Starts only the apiserver; [`Cluster::start_scheduler`] adds the scheduler later.
     async fn start_apiserver() -> Cluster {
         let data = tempfile::tempdir().unwrap();
-        let storage = storage::open(&StorageConfig::Embedded {
-            path: data.path().to_path_buf(),
-        })
-        .await
-        .unwrap();
+        let mut config = ControlplaneConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            StorageConfig::Embedded {
+                path: data.path().to_path_buf(),
+            },
+        );
+        // The scheduler under test starts on its own (see `start_scheduler`).
+        config.scheduler = None;
+        config.controllers = None;
         let shutdown = CancellationToken::new();
-        let state = AppState::start(Arc::new(storage), ServerConfig::default(), shutdown.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(apiserver::run(listener, state, shutdown.clone()));
+        let controlplane = Controlplane::start(config, shutdown.clone()).await.unwrap();
         Cluster {
-            client: Client::new(&url).unwrap(),
+            client: Client::new(&controlplane.url()).unwrap(),
             shutdown,
             scheduler: None,
             _data: data,

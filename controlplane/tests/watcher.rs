@@ -6,71 +6,60 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use skiff_api::cache::{Event, WatcherConfig, Writer, reflector, watcher};
 use skiff_api::client::{Client, ListParams};
 use skiff_api::types::{Container, ObjectMeta, Pod, PodSpec};
-use skiff_controlplane::apiserver::{AppState, ServerConfig, run};
-use skiff_controlplane::storage::{StorageConfig, open};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use skiff_controlplane::storage::StorageConfig;
+use skiff_controlplane::{Controlplane, ControlplaneConfig, ControlplaneError};
 use tokio_util::sync::CancellationToken;
 
 /// A server over the embedded store in `dir`, on `address` (port 0: any).
 struct Server {
     address: SocketAddr,
     shutdown: CancellationToken,
-    task: JoinHandle<()>,
+    controlplane: Controlplane,
 }
 
 impl Server {
     async fn start(dir: &Path, address: SocketAddr) -> Server {
-        // The previous server on this directory may still be letting go of the store file.
+        // The previous server on this directory may still be letting go of the store file
+        // and the port.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let storage = loop {
-            match open(&StorageConfig::Embedded {
+        let mut config = ControlplaneConfig::new(
+            address,
+            StorageConfig::Embedded {
                 path: dir.to_path_buf(),
-            })
-            .await
-            {
-                Ok(storage) => break storage,
-                Err(_) if tokio::time::Instant::now() < deadline => {
+            },
+        );
+        config.scheduler = None;
+        config.controllers = None;
+        let shutdown = CancellationToken::new();
+        let controlplane = loop {
+            match Controlplane::start(config.clone(), shutdown.clone()).await {
+                Ok(controlplane) => break controlplane,
+                Err(ControlplaneError::Storage { .. } | ControlplaneError::Listen { .. })
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => panic!("could not reopen the store: {e}"),
+                Err(e) => panic!("could not restart the controlplane: {e}"),
             }
         };
-        let shutdown = CancellationToken::new();
-        let state = AppState::start(Arc::new(storage), ServerConfig::default(), shutdown.clone());
-        state.ready().await.unwrap();
-        let listener = loop {
-            match TcpListener::bind(address).await {
-                Ok(listener) => break listener,
-                Err(_) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(e) => panic!("could not listen on {address}: {e}"),
-            }
-        };
-        let address = listener.local_addr().unwrap();
-        let token = shutdown.clone();
-        let task = tokio::spawn(async move {
-            run(listener, state, token).await.unwrap();
-        });
+        controlplane.ready().await.unwrap();
         Server {
-            address,
+            address: controlplane.address(),
             shutdown,
-            task,
+            controlplane,
         }
     }
 
     /// Stops the server and waits until it has let go of its port and store.
     async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.unwrap();
+        self.controlplane.wait().await.unwrap();
     }
 
     fn client(&self) -> Client {

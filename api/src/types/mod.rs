@@ -2,6 +2,7 @@
 
 mod binding;
 mod int_or_string;
+mod key;
 mod list;
 mod manifest;
 mod meta;
@@ -16,6 +17,7 @@ mod watch;
 
 pub use binding::Binding;
 pub use int_or_string::IntOrString;
+pub use key::ObjectKey;
 pub use list::List;
 pub use manifest::ContainerManifestList;
 pub use meta::{ListMeta, ObjectMeta, ObjectReference, OwnerReference};

@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::key::ObjectKey;
 use super::meta::ObjectMeta;
 use super::{Binding, Endpoints, Node, Pod, ReplicationController, Service};
 
@@ -32,13 +33,14 @@ pub trait Resource:
     /// Sets `apiVersion: v1` and `kind`, which decoding may have left empty.
     fn set_type_meta(&mut self);
 
+    /// The object's identity within its kind (see [`ObjectKey`]).
+    fn object_key(&self) -> ObjectKey {
+        ObjectKey::of(self)
+    }
+
     /// `namespace/name` for namespaced kinds, `name` otherwise: the key caches index by.
     fn key(&self) -> String {
-        let meta = self.metadata();
-        match (&meta.namespace, Self::NAMESPACED) {
-            (Some(ns), true) => format!("{ns}/{}", meta.name_or_empty()),
-            _ => meta.name_or_empty().to_string(),
-        }
+        self.object_key().to_string()
     }
 }
 

@@ -67,24 +67,10 @@ pub async fn list<T: Served>(
         .get("continue")
         .map(ContinueToken::decode)
         .transpose()?;
-    if let Some(token) = &continue_token {
-        let handle = T::handle(&state);
-        handle.cache.ready().await?;
-        if token.revision < handle.cache.oldest_revision() {
-            return Err(Status::expired(format!(
-                "The provided continue parameter is too old to display a consistent list result. \
-                 You can start a new list without the continue parameter. (revision {} < {})",
-                token.revision,
-                handle.cache.oldest_revision()
-            ))
-            .into());
-        }
-    }
     let limit = query
         .number("limit")?
         .map(|l| usize::try_from(l).unwrap_or(usize::MAX));
-    let list = T::handle(&state)
-        .registry
+    let list = T::registry(&state)
         .list(&ListOptions {
             filter,
             limit,
@@ -107,8 +93,7 @@ pub async fn get<T: Served>(
     Path(params): Params,
     headers: HeaderMap,
 ) -> ApiResult {
-    let object = T::handle(&state)
-        .registry
+    let object = T::registry(&state)
         .get(namespace(&params), name(&params))
         .await?;
     if wants_table(&headers) {
@@ -140,8 +125,7 @@ pub async fn create<T: Served>(
     .await?;
     let namespace = namespace(&params);
     check_namespace::<T>(decoded.object.metadata().namespace.as_deref(), namespace)?;
-    let created = T::handle(&state)
-        .registry
+    let created = T::registry(&state)
         .create(namespace, decoded.object)
         .await?;
     Ok(json_response(
@@ -203,8 +187,7 @@ async fn put<T: Served>(
         T::KIND,
     )
     .await?;
-    let updated = T::handle(&state)
-        .registry
+    let updated = T::registry(&state)
         .update(namespace(&params), name(&params), target, decoded.object)
         .await?;
     Ok(json_response(StatusCode::OK, &updated, &decoded.warnings))
@@ -245,8 +228,7 @@ async fn patch_target<T: Served>(
         read_patch(raw.as_deref(), &headers, body, state.config.max_body_bytes).await?;
     let name = name(&params);
     let mut warnings = Vec::new();
-    let updated = T::handle(&state)
-        .registry
+    let updated = T::registry(&state)
         .guaranteed_update(namespace(&params), name, target, |current| {
             let original = serde_json::to_value(current)
                 .map_err(|e| Status::internal(format!("could not encode {name}: {e}")))?;
@@ -303,8 +285,7 @@ pub async fn delete<T: Served + AfterDelete>(
         ))
         .into());
     }
-    let deleted = T::handle(&state)
-        .registry
+    let deleted = T::registry(&state)
         .delete(namespace(&params), name(&params), &options)
         .await?;
     T::after_delete(&state, &deleted, &options).await?;
@@ -318,7 +299,7 @@ impl AfterDelete for ReplicationController {
         options: &DeleteOptions,
     ) -> Result<(), Status> {
         if !options.orphans() {
-            delete_owned_pods(&state.pods.registry, deleted).await?;
+            delete_owned_pods(&state.pods, deleted).await?;
         }
         Ok(())
     }

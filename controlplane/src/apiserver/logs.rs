@@ -33,7 +33,7 @@ pub async fn pod_log(
 ) -> ApiResult {
     let query = Query::parse(raw.as_deref());
     let follow = query.flag("follow");
-    let pod = state.pods.registry.get(Some(&namespace), &name).await?;
+    let pod = state.pods.get(Some(&namespace), &name).await?;
     let names: Vec<&str> = pod
         .spec
         .containers
@@ -62,7 +62,7 @@ pub async fn pod_log(
             Status::bad_request(format!("pod {name} does not have a host assigned")).into(),
         );
     };
-    let node = state.nodes.registry.get(None, node_name).await?;
+    let node = state.nodes.get(None, node_name).await?;
     let Some(endpoint) = node.metadata.annotations.get(AGENT_ENDPOINT_ANNOTATION) else {
         return Err(unavailable(format!(
             "node {node_name} does not publish its agent's address (annotation {AGENT_ENDPOINT_ANNOTATION})"

@@ -1,6 +1,7 @@
 //! The HTTP API: Kubernetes core/v1 paths for pods, nodes, replication controllers,
-//! services and endpoints over the registries and watch caches, with discovery and the
-//! OpenAPI document kubectl needs.
+//! services and endpoints over the registries (each serves its own reads and watches from
+//! its watch cache; handlers only adapt HTTP), with discovery and the OpenAPI document
+//! kubectl needs.
 //!
 //! [`run`] serves a [`router`] on a listener until its shutdown token is cancelled; open
 //! watches end then too (they select on the same token). Every error answer is a `Status`
@@ -44,7 +45,7 @@ use tracing::info;
 
 pub use handlers::AfterDelete;
 pub use response::{ApiError, ApiResult, json_response, status_response};
-pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, Inner, ResourceHandle, Served, ServerConfig};
+pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, Inner, Served, ServerConfig};
 pub use table::TableRow;
 
 use self::handlers::{

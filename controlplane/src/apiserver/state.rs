@@ -1,13 +1,14 @@
-//! What every handler shares: one registry and one watch cache per kind, and the tuning.
+//! What every handler shares: one registry per kind (each owning its watch cache), the
+//! per-node manifest view, and the tuning.
 
 use std::sync::Arc;
 
 use skiff_api::types::{Endpoints, Node, Pod, ReplicationController, Service};
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::{Registry, Strategy};
+use crate::registry::{NodeManifests, Registry, Strategy};
 use crate::storage::AnyStorage;
-use crate::watchcache::{IndexFn, POD_NODE_INDEX, WatchCache, WatchCacheConfig};
+use crate::watchcache::WatchCacheConfig;
 
 /// Largest request body accepted: 3 MiB, as Kubernetes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -30,43 +31,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// The registry and the watch cache of one kind.
-pub struct ResourceHandle<T> {
-    /// Reads and writes go here.
-    pub registry: Registry<T>,
-    /// Watches (and derived views such as pods by node) are served from here.
-    pub cache: WatchCache<T>,
-}
-
-impl<T> Clone for ResourceHandle<T> {
-    fn clone(&self) -> Self {
-        ResourceHandle {
-            registry: self.registry.clone(),
-            cache: self.cache.clone(),
-        }
-    }
-}
-
-impl<T: Strategy> ResourceHandle<T> {
-    /// Starts the watch cache of `T` and wraps it with a registry.
-    fn start(
-        storage: &Arc<AnyStorage>,
-        config: &ServerConfig,
-        indexers: Vec<(&'static str, IndexFn<T>)>,
-        shutdown: &CancellationToken,
-    ) -> Self {
-        ResourceHandle {
-            registry: Registry::new(Arc::clone(storage)),
-            cache: WatchCache::start(
-                Arc::clone(storage),
-                config.watch.clone(),
-                indexers,
-                shutdown.clone(),
-            ),
-        }
-    }
-}
-
 /// The shared state of the API server; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -78,16 +42,18 @@ pub struct AppState {
 pub struct Inner {
     /// The store every registry writes to.
     pub storage: Arc<AnyStorage>,
-    /// Pods, with the [`POD_NODE_INDEX`] index (each node's ContainerManifestList).
-    pub pods: ResourceHandle<Pod>,
+    /// Pods (their watch cache indexes them by node).
+    pub pods: Registry<Pod>,
+    /// Each node's ContainerManifestList, derived from the pods.
+    pub node_manifests: NodeManifests,
     /// Nodes.
-    pub nodes: ResourceHandle<Node>,
+    pub nodes: Registry<Node>,
     /// Replication controllers.
-    pub replication_controllers: ResourceHandle<ReplicationController>,
+    pub replication_controllers: Registry<ReplicationController>,
     /// Services.
-    pub services: ResourceHandle<Service>,
+    pub services: Registry<Service>,
     /// Endpoints.
-    pub endpoints: ResourceHandle<Endpoints>,
+    pub endpoints: Registry<Endpoints>,
     /// Tuning.
     pub config: ServerConfig,
     /// Cancelled when the server shuts down; ends watches and the watch caches.
@@ -113,37 +79,28 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Starts one watch cache per kind over `storage`; they stop when `shutdown` is cancelled.
-    /// Must run inside a tokio runtime.
+    /// Starts one registry (with its watch cache) per kind over `storage`; the caches stop
+    /// when `shutdown` is cancelled. Must run inside a tokio runtime.
     pub fn start(
         storage: Arc<AnyStorage>,
         config: ServerConfig,
         shutdown: CancellationToken,
     ) -> Self {
-        let by_node: IndexFn<Pod> = |pod| pod.spec.node_name.clone().filter(|n| !n.is_empty());
+        let pods: Registry<Pod> = registry(&storage, &config, &shutdown);
         let inner = Inner {
-            pods: ResourceHandle::start(
-                &storage,
-                &config,
-                vec![(POD_NODE_INDEX, by_node)],
-                &shutdown,
-            ),
-            nodes: ResourceHandle::start(&storage, &config, Vec::new(), &shutdown),
-            replication_controllers: ResourceHandle::start(
-                &storage,
-                &config,
-                Vec::new(),
-                &shutdown,
-            ),
-            services: ResourceHandle::start(&storage, &config, Vec::new(), &shutdown),
-            endpoints: ResourceHandle::start(&storage, &config, Vec::new(), &shutdown),
-            storage,
-            config,
-            shutdown,
+            node_manifests: NodeManifests::new(pods.clone()),
+            pods,
+            nodes: registry(&storage, &config, &shutdown),
+            replication_controllers: registry(&storage, &config, &shutdown),
+            services: registry(&storage, &config, &shutdown),
+            endpoints: registry(&storage, &config, &shutdown),
             agent_client: reqwest::Client::builder()
                 .connect_timeout(super::logs::AGENT_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
+            storage,
+            config,
+            shutdown,
         };
         AppState {
             inner: Arc::new(inner),
@@ -152,55 +109,53 @@ impl AppState {
 
     /// True once every watch cache has loaded its first list.
     pub fn is_ready(&self) -> bool {
-        self.pods.cache.is_ready()
-            && self.nodes.cache.is_ready()
-            && self.replication_controllers.cache.is_ready()
-            && self.services.cache.is_ready()
-            && self.endpoints.cache.is_ready()
+        self.pods.is_ready()
+            && self.nodes.is_ready()
+            && self.replication_controllers.is_ready()
+            && self.services.is_ready()
+            && self.endpoints.is_ready()
     }
 
     /// Waits until every watch cache has loaded its first list.
     pub async fn ready(&self) -> Result<(), skiff_api::Status> {
-        self.pods.cache.ready().await?;
-        self.nodes.cache.ready().await?;
-        self.replication_controllers.cache.ready().await?;
-        self.services.cache.ready().await?;
-        self.endpoints.cache.ready().await
+        self.pods.ready().await?;
+        self.nodes.ready().await?;
+        self.replication_controllers.ready().await?;
+        self.services.ready().await?;
+        self.endpoints.ready().await
     }
 }
 
-/// A kind the API server serves: how to find its handle in the state.
+/// Starts the registry of kind `T` with the server's watch tuning.
+fn registry<T: Strategy>(
+    storage: &Arc<AnyStorage>,
+    config: &ServerConfig,
+    shutdown: &CancellationToken,
+) -> Registry<T> {
+    Registry::start(Arc::clone(storage), config.watch.clone(), shutdown.clone())
+}
+
+/// A kind the API server serves: where its registry is in the state.
 pub trait Served: Strategy + crate::apiserver::table::TableRow {
-    /// The kind's registry and watch cache.
-    fn handle(state: &AppState) -> &ResourceHandle<Self>;
+    /// The kind's registry.
+    fn registry(state: &AppState) -> &Registry<Self>;
 }
 
-impl Served for Pod {
-    fn handle(state: &AppState) -> &ResourceHandle<Self> {
-        &state.pods
-    }
+/// Implements [`Served`] for kinds whose registry is the state field of the same name.
+macro_rules! served {
+    ($($ty:ty => $field:ident),* $(,)?) => {$(
+        impl Served for $ty {
+            fn registry(state: &AppState) -> &Registry<Self> {
+                &state.$field
+            }
+        }
+    )*};
 }
 
-impl Served for Node {
-    fn handle(state: &AppState) -> &ResourceHandle<Self> {
-        &state.nodes
-    }
-}
-
-impl Served for ReplicationController {
-    fn handle(state: &AppState) -> &ResourceHandle<Self> {
-        &state.replication_controllers
-    }
-}
-
-impl Served for Service {
-    fn handle(state: &AppState) -> &ResourceHandle<Self> {
-        &state.services
-    }
-}
-
-impl Served for Endpoints {
-    fn handle(state: &AppState) -> &ResourceHandle<Self> {
-        &state.endpoints
-    }
-}
+served!(
+    Pod => pods,
+    Node => nodes,
+    ReplicationController => replication_controllers,
+    Service => services,
+    Endpoints => endpoints,
+);

@@ -75,7 +75,7 @@ async fn bind_from_body(
         )
         .into());
     }
-    bind_pod(&state.pods.registry, namespace, &pod, &binding).await?;
+    bind_pod(&state.pods, namespace, &pod, &binding).await?;
     let mut success = Status::success(None);
     success.code = 201;
     Ok(json_response(
@@ -89,7 +89,6 @@ async fn bind_from_body(
 pub async fn get_scale(State(state): State<AppState>, Path(params): Params) -> ApiResult {
     let rc = state
         .replication_controllers
-        .registry
         .get(params.get("namespace").map(String::as_str), name(&params))
         .await?;
     Ok(json_response(StatusCode::OK, &scale_of(&rc), &[]))
@@ -117,7 +116,6 @@ pub async fn put_scale(
     let name = name(&params);
     let updated = state
         .replication_controllers
-        .registry
         .guaranteed_update(
             params.get("namespace").map(String::as_str),
             name,
@@ -145,7 +143,6 @@ pub async fn patch_scale(
     let name = name(&params);
     let updated = state
         .replication_controllers
-        .registry
         .guaranteed_update(
             params.get("namespace").map(String::as_str),
             name,

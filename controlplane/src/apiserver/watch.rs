@@ -41,7 +41,7 @@ pub async fn serve<T: Served>(
         websocket = upgrade.is_some(),
         "watch"
     );
-    let items = T::handle(state).cache.watch_or_error(request).await;
+    let items = T::registry(state).watch(request).await;
     let lines = items.map(move |item| encode(&item, as_table));
     Ok(match upgrade {
         Some(upgrade) => {

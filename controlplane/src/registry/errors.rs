@@ -62,7 +62,12 @@ mod tests {
         };
         assert_eq!(storage_status(&expired, "pods", "").code, 410);
         assert_eq!(
-            storage_status(&StorageError::Backend("x".into()), "pods", "a").code,
+            storage_status(
+                &StorageError::Backend(crate::storage::BackendError::EtcdProtocol("x")),
+                "pods",
+                "a"
+            )
+            .code,
             500
         );
     }

@@ -1,16 +1,15 @@
 //! Storage keys: `/registry/<plural>/<namespace>/<name>` or `/registry/<plural>/<name>`.
 
-use skiff_api::types::Resource;
+use skiff_api::types::{ObjectKey, Resource};
 
 /// The root every object key lives under; one storage watch per kind watches a prefix of it.
 pub const REGISTRY_ROOT: &str = "/registry/";
 
-/// The storage key of object `name` of kind `T` (namespace ignored for cluster-scoped kinds).
+/// The storage key of object `name` of kind `T` (namespace ignored for cluster-scoped kinds):
+/// the kind's prefix followed by the object's [`ObjectKey`].
 pub fn object_key<T: Resource>(namespace: Option<&str>, name: &str) -> String {
-    match namespace {
-        Some(ns) if T::NAMESPACED => format!("{REGISTRY_ROOT}{}/{ns}/{name}", T::PLURAL),
-        _ => format!("{REGISTRY_ROOT}{}/{name}", T::PLURAL),
-    }
+    let key = ObjectKey::for_kind::<T>(namespace, name);
+    format!("{REGISTRY_ROOT}{}/{key}", T::PLURAL)
 }
 
 /// The key prefix of every object of kind `T` in `namespace` (None: all namespaces).

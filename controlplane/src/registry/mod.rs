@@ -1,8 +1,10 @@
 //! The rules for creating, reading, updating and deleting each kind over [`Storage`].
 //!
-//! One generic [`Registry<T>`] does the work for every kind; what differs per kind (defaults,
-//! validation, which fields a create or an update may set, which fields a field selector
-//! knows) is its [`Strategy`]. Objects are stored as JSON under
+//! One generic [`Registry<T>`] does the work for every kind, reads included: it owns the
+//! kind's watch cache and serves get, list and watch itself. What differs per kind
+//! (defaults, validation, typed status access, which fields a field selector knows, the
+//! cache's indexes) is its [`Strategy`]. [`NodeManifests`] is the per-node view derived from
+//! the pod registry. Objects are stored as JSON under
 //! `/registry/<plural>/<namespace>/<name>` (cluster-scoped kinds: `/registry/<plural>/<name>`)
 //! without `metadata.resourceVersion`: that is the key's mod revision, filled in on every read.
 //!
@@ -30,6 +32,7 @@ mod errors;
 mod filter;
 mod keys;
 mod names;
+mod node_manifests;
 mod options;
 mod replication;
 mod scale;
@@ -43,6 +46,7 @@ pub use errors::storage_status;
 pub use filter::ObjectFilter;
 pub use keys::{object_key, prefix_for};
 pub use names::generate_name;
+pub use node_manifests::{ManifestStream, NodeManifests};
 pub use options::{DeleteOptions, ListOptions, Preconditions, UpdateTarget};
 pub use replication::delete_owned_pods;
 pub use scale::{Scale, ScaleSpec, ScaleStatus, apply_scale, scale_of};

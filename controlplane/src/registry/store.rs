@@ -1,11 +1,15 @@
-//! [`Registry<T>`]: create, get, list, update and delete objects of one kind over storage.
+//! [`Registry<T>`]: create, get, list, watch, update and delete objects of one kind.
+//!
+//! A registry owns its kind's [`WatchCache`]: gets and lists read storage (consistent reads),
+//! watches and continue-token expiry are answered from the cache, and nobody outside chooses
+//! between the two.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use skiff_api::Status;
 use skiff_api::types::{List, ListMeta, Time};
 use skiff_api::validation::to_status;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, instrument, warn};
 
 use super::codec::{decode, encode};
@@ -16,6 +20,7 @@ use super::names::generate_name;
 use super::options::{DeleteOptions, ListOptions, UpdateTarget};
 use super::strategy::Strategy;
 use crate::storage::{AnyStorage, Storage};
+use crate::watchcache::{WatchCache, WatchCacheConfig, WatchRequest, WatchStream};
 
 /// How often a create with `generateName` tries a new random name after a collision.
 const GENERATE_NAME_ATTEMPTS: usize = 8;
@@ -24,19 +29,20 @@ const MAX_UPDATE_ATTEMPTS: usize = 64;
 /// Namespace of namespaced objects that name none and whose kind has no default of its own.
 const DEFAULT_NAMESPACE: &str = "default";
 
-/// The storage rules of kind `T`; cheap to clone (all clones share the storage).
+/// The storage rules and the read path of kind `T`; cheap to clone (all clones share the
+/// storage and the watch cache).
 pub struct Registry<T> {
     /// Where objects live.
     storage: Arc<AnyStorage>,
-    /// The kind this registry serves.
-    _kind: PhantomData<fn() -> T>,
+    /// The kind's watch cache: watches, derived views and the oldest resumable revision.
+    cache: WatchCache<T>,
 }
 
 impl<T> Clone for Registry<T> {
     fn clone(&self) -> Self {
         Registry {
             storage: Arc::clone(&self.storage),
-            _kind: PhantomData,
+            cache: self.cache.clone(),
         }
     }
 }
@@ -50,17 +56,43 @@ impl<T> std::fmt::Debug for Registry<T> {
 }
 
 impl<T: Strategy> Registry<T> {
-    /// A registry of kind `T` over `storage`.
-    pub fn new(storage: Arc<AnyStorage>) -> Self {
-        Registry {
-            storage,
-            _kind: PhantomData,
-        }
+    /// A registry of kind `T` over `storage`, with its watch cache (indexed by
+    /// [`Strategy::indexers`]) running until `shutdown` is cancelled. Must run inside a tokio
+    /// runtime.
+    pub fn start(
+        storage: Arc<AnyStorage>,
+        watch: WatchCacheConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let cache = WatchCache::start(Arc::clone(&storage), watch, T::indexers(), shutdown);
+        Registry { storage, cache }
     }
 
     /// The storage this registry writes to.
     pub fn storage(&self) -> &Arc<AnyStorage> {
         &self.storage
+    }
+
+    /// The kind's watch cache, for views derived from it (e.g. each node's manifests).
+    pub fn cache(&self) -> &WatchCache<T> {
+        &self.cache
+    }
+
+    /// Waits until the watch cache has loaded its first list (503 after a timeout).
+    pub async fn ready(&self) -> Result<(), Status> {
+        self.cache.ready().await
+    }
+
+    /// True once the watch cache has loaded its first list.
+    pub fn is_ready(&self) -> bool {
+        self.cache.is_ready()
+    }
+
+    /// Starts a watch; a failure to start (410 Expired, 504, 503) is the stream's single
+    /// ERROR item, as a watch reports it on the wire.
+    #[instrument(level = "debug", skip(self, request), fields(kind = T::KIND, resource_version = ?request.resource_version))]
+    pub async fn watch(&self, request: WatchRequest) -> WatchStream<T> {
+        self.cache.watch_or_error(request).await
     }
 
     /// Reads one object; 404 when it does not exist.
@@ -82,6 +114,9 @@ impl<T: Strategy> Registry<T> {
     /// from that revision may repeat changes made while paging (never miss one).
     #[instrument(level = "debug", skip(self, options), fields(kind = T::KIND))]
     pub async fn list(&self, options: &ListOptions) -> Result<List<T>, Status> {
+        if let Some(token) = &options.continue_token {
+            self.check_continue(token).await?;
+        }
         let filter = &options.filter;
         let namespace = filter.namespace.as_deref();
         // A name pinned by the field selector needs one read, not a scan (kubectl's waits).
@@ -137,6 +172,21 @@ impl<T: Strategy> Registry<T> {
             };
         }
         Ok(list)
+    }
+
+    /// 410 for a continue token older than the history the watch cache still has: the pages
+    /// after it could not be consistent with the first one.
+    async fn check_continue(&self, token: &ContinueToken) -> Result<(), Status> {
+        self.cache.ready().await?;
+        let oldest = self.cache.oldest_revision();
+        if token.revision < oldest {
+            return Err(Status::expired(format!(
+                "The provided continue parameter is too old to display a consistent list result. \
+                 You can start a new list without the continue parameter. (revision {} < {oldest})",
+                token.revision
+            )));
+        }
+        Ok(())
     }
 
     /// A list holding at most the one object `name`.
@@ -419,10 +469,21 @@ fn check_identity<T: Strategy>(
 
 /// Turns what a writer wants into what is stored: the `target` rules (which parts may
 /// change), server-owned metadata, defaults, generation, then validation against `old`.
+///
+/// Everything here works on the typed objects (no JSON round trip): a write is encoded once,
+/// for storage.
 fn finish_update<T: Strategy>(desired: T, old: &T, target: UpdateTarget) -> Result<T, Status> {
     let mut new = match target {
-        UpdateTarget::Main if T::HAS_STATUS => with_status_of(&desired, old)?,
-        UpdateTarget::Status => with_status_of(old, &desired)?,
+        UpdateTarget::Main if T::HAS_STATUS => {
+            let mut new = desired;
+            new.copy_status_from(old);
+            new
+        }
+        UpdateTarget::Status => {
+            let mut new = old.clone();
+            new.copy_status_from(&desired);
+            new
+        }
         UpdateTarget::Main | UpdateTarget::Whole => desired,
     };
     let name = old.metadata().name_or_empty().to_string();
@@ -452,7 +513,7 @@ fn finish_update<T: Strategy>(desired: T, old: &T, target: UpdateTarget) -> Resu
     }
     new.apply_defaults();
     let old_generation = old.metadata().generation.unwrap_or(1);
-    let generation = if target != UpdateTarget::Status && spec_of(&new)? != spec_of(old)? {
+    let generation = if target != UpdateTarget::Status && !new.same_spec(old) {
         old_generation + 1
     } else {
         old_generation
@@ -463,39 +524,6 @@ fn finish_update<T: Strategy>(desired: T, old: &T, target: UpdateTarget) -> Resu
         return Err(to_status(T::KIND, &name, &errors));
     }
     Ok(new)
-}
-
-/// `target` with the `status` of `source` (removed when `source` has none).
-fn with_status_of<T: Strategy>(target: &T, source: &T) -> Result<T, Status> {
-    let mut value = to_json(target)?;
-    let status = to_json(source)?
-        .as_object_mut()
-        .and_then(|o| o.remove("status"));
-    if let Some(object) = value.as_object_mut() {
-        match status {
-            Some(status) => object.insert("status".to_string(), status),
-            None => object.remove("status"),
-        };
-    }
-    serde_json::from_value(value)
-        .map_err(|e| Status::internal(format!("could not rebuild a {}: {e}", T::KIND)))
-}
-
-/// Everything but metadata, status and type meta: what `generation` counts changes of.
-fn spec_of<T: Strategy>(object: &T) -> Result<serde_json::Value, Status> {
-    let mut value = to_json(object)?;
-    if let Some(map) = value.as_object_mut() {
-        for field in ["metadata", "status", "apiVersion", "kind"] {
-            map.remove(field);
-        }
-    }
-    Ok(value)
-}
-
-/// An object as a JSON value.
-fn to_json<T: Strategy>(object: &T) -> Result<serde_json::Value, Status> {
-    serde_json::to_value(object)
-        .map_err(|e| Status::internal(format!("could not encode a {}: {e}", T::KIND)))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use skiff_api::types::{
 use super::*;
 use crate::registry::{ContinueToken, ObjectFilter, Preconditions, bind_pod, delete_owned_pods};
 use crate::storage::{StorageConfig, open};
+use crate::watchcache::WatchCacheConfig;
 
 /// A registry of `T` over a fresh embedded store; keep the tempdir alive for the test.
 async fn registry<T: Strategy>() -> (Registry<T>, tempfile::TempDir) {
@@ -19,7 +20,12 @@ async fn registry<T: Strategy>() -> (Registry<T>, tempfile::TempDir) {
     })
     .await
     .unwrap();
-    (Registry::new(Arc::new(storage)), dir)
+    let registry = Registry::start(
+        Arc::new(storage),
+        WatchCacheConfig::default(),
+        CancellationToken::new(),
+    );
+    (registry, dir)
 }
 
 /// A valid pod named `name` in `default`.
@@ -467,7 +473,11 @@ async fn owned_pods_go_with_their_controller() {
         .await
         .unwrap(),
     );
-    let pods: Registry<Pod> = Registry::new(Arc::clone(&storage));
+    let pods: Registry<Pod> = Registry::start(
+        Arc::clone(&storage),
+        WatchCacheConfig::default(),
+        CancellationToken::new(),
+    );
     let mut rc = ReplicationController::default();
     rc.metadata.name = Some("web".into());
     rc.metadata.namespace = Some("default".into());
@@ -502,4 +512,141 @@ async fn owned_pods_go_with_their_controller() {
         .map(|p| p.metadata.name_or_empty())
         .collect();
     assert_eq!(names, ["c", "d"]);
+}
+
+// Serialisations of `Counted` objects on this thread (each tokio test runs on its own).
+thread_local! {
+    static SERIALIZED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A kind whose every serialisation is counted, to measure what a write costs in JSON
+/// conversions (a write used to convert up to five times; now it encodes once, for storage).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Counted {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    metadata: skiff_api::types::ObjectMeta,
+    #[serde(default)]
+    spec: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl serde::Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        SERIALIZED.with(|count| count.set(count.get() + 1));
+        let mut out = serializer.serialize_struct("Counted", 5)?;
+        out.serialize_field("apiVersion", &self.api_version)?;
+        out.serialize_field("kind", &self.kind)?;
+        out.serialize_field("metadata", &self.metadata)?;
+        out.serialize_field("spec", &self.spec)?;
+        out.serialize_field("status", &self.status)?;
+        out.end()
+    }
+}
+
+impl skiff_api::types::Resource for Counted {
+    const KIND: &'static str = "Counted";
+    const LIST_KIND: &'static str = "CountedList";
+    const PLURAL: &'static str = "counteds";
+    const SINGULAR: &'static str = "counted";
+    const NAMESPACED: bool = true;
+    const SHORT_NAMES: &'static [&'static str] = &[];
+
+    fn metadata(&self) -> &skiff_api::types::ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut skiff_api::types::ObjectMeta {
+        &mut self.metadata
+    }
+
+    fn set_type_meta(&mut self) {
+        self.api_version = "v1".into();
+        self.kind = "Counted".into();
+    }
+}
+
+impl skiff_api::selector::FieldSource for Counted {
+    const FIELDS: &'static [&'static str] = &["metadata.name"];
+
+    fn field(&self, path: &str) -> Option<String> {
+        (path == "metadata.name").then(|| self.metadata.name_or_empty().to_string())
+    }
+}
+
+impl Strategy for Counted {
+    const HAS_STATUS: bool = true;
+
+    fn copy_status_from(&mut self, source: &Self) {
+        self.status.clone_from(&source.status);
+    }
+
+    fn same_spec(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+
+    fn apply_defaults(&mut self) {}
+
+    fn validate_create(&self) -> Vec<skiff_api::validation::FieldError> {
+        Vec::new()
+    }
+}
+
+#[tokio::test]
+async fn a_write_converts_the_object_once_for_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(&StorageConfig::Embedded {
+        path: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+    // The watch cache encodes each event once for its watchers, on this same thread and at
+    // its own pace; a stopped one leaves only the write path to count.
+    let stopped = CancellationToken::new();
+    stopped.cancel();
+    let registry: Registry<Counted> =
+        Registry::start(Arc::new(storage), WatchCacheConfig::default(), stopped);
+    let mut object = Counted::default();
+    object.metadata.name = Some("a".into());
+    object.spec = "first".into();
+    let before = SERIALIZED.with(std::cell::Cell::get);
+    registry.create(Some("default"), object).await.unwrap();
+    assert_eq!(SERIALIZED.with(std::cell::Cell::get) - before, 1, "create");
+    for (round, target) in [
+        UpdateTarget::Main,
+        UpdateTarget::Status,
+        UpdateTarget::Whole,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = SERIALIZED.with(std::cell::Cell::get);
+        let updated = registry
+            .guaranteed_update(Some("default"), "a", target, |current| {
+                let mut next = current.clone();
+                next.spec = format!("spec {round}");
+                next.status = Some(format!("status {round}"));
+                Ok(Some(next))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            SERIALIZED.with(std::cell::Cell::get) - before,
+            1,
+            "{target:?} update"
+        );
+        // The typed status rules still hold: a main write keeps the stored status, a status
+        // write keeps the stored spec.
+        match target {
+            UpdateTarget::Main => assert_eq!(updated.status, None),
+            UpdateTarget::Status => assert_eq!(updated.spec, "spec 0"),
+            UpdateTarget::Whole => assert_eq!(updated.status.as_deref(), Some("status 2")),
+        }
+    }
 }

@@ -13,14 +13,30 @@ use skiff_api::validation::{
     validate_replication_controller, validate_service,
 };
 
+use crate::watchcache::{IndexFn, POD_NODE_INDEX};
+
 /// The per-kind rules the generic [`Registry`](super::Registry) applies.
 ///
-/// Status handling is generic (see [`super::UpdateTarget`]): a PUT to the object keeps the
-/// stored `status`, a PUT to `/status` changes only `status`. Field selectors use the kind's
-/// [`FieldSource`].
+/// Status handling is generic over typed access (see [`super::UpdateTarget`]): a PUT to the
+/// object keeps the stored `status` ([`Strategy::copy_status_from`] the stored object), a
+/// PUT to `/status` changes only `status` (the stored object with the status of the body).
+/// Field selectors use the kind's [`FieldSource`].
 pub trait Strategy: Resource + FieldSource {
     /// True when the kind has a `status` written only through the `/status` subresource.
     const HAS_STATUS: bool;
+
+    /// Replaces this object's status with `source`'s (removed when `source` has none);
+    /// nothing for kinds without status.
+    fn copy_status_from(&mut self, source: &Self);
+
+    /// True when `self` and `other` want the same thing: equal in everything but metadata,
+    /// status and type meta. A write that changes this bumps `metadata.generation`.
+    fn same_spec(&self, other: &Self) -> bool;
+
+    /// The named indexes the kind's watch cache keeps (e.g. pods by node).
+    fn indexers() -> Vec<(&'static str, IndexFn<Self>)> {
+        Vec::new()
+    }
 
     /// Fills unset fields; runs on create and on every update, before validation.
     fn apply_defaults(&mut self);
@@ -41,8 +57,30 @@ pub trait Strategy: Resource + FieldSource {
     fn decorate(&mut self) {}
 }
 
+/// `copy_status_from` and `same_spec` of a kind with `spec` and `status` fields.
+macro_rules! spec_and_status {
+    () => {
+        fn copy_status_from(&mut self, source: &Self) {
+            self.status.clone_from(&source.status);
+        }
+
+        fn same_spec(&self, other: &Self) -> bool {
+            self.spec == other.spec
+        }
+    };
+}
+
 impl Strategy for Pod {
     const HAS_STATUS: bool = true;
+
+    spec_and_status!();
+
+    /// Pods by `spec.nodeName`, from which each node's ContainerManifestList is derived.
+    fn indexers() -> Vec<(&'static str, IndexFn<Self>)> {
+        vec![(POD_NODE_INDEX, |pod| {
+            pod.spec.node_name.clone().filter(|n| !n.is_empty())
+        })]
+    }
 
     fn apply_defaults(&mut self) {
         default_pod(self);
@@ -68,6 +106,8 @@ impl Strategy for Pod {
 impl Strategy for Node {
     const HAS_STATUS: bool = true;
 
+    spec_and_status!();
+
     fn apply_defaults(&mut self) {
         default_node(self);
     }
@@ -79,6 +119,8 @@ impl Strategy for Node {
 
 impl Strategy for ReplicationController {
     const HAS_STATUS: bool = true;
+
+    spec_and_status!();
 
     fn apply_defaults(&mut self) {
         default_replication_controller(self);
@@ -97,6 +139,8 @@ impl Strategy for ReplicationController {
 impl Strategy for Service {
     const HAS_STATUS: bool = true;
 
+    spec_and_status!();
+
     fn apply_defaults(&mut self) {
         default_service(self);
     }
@@ -113,6 +157,12 @@ impl Strategy for Service {
 
 impl Strategy for Endpoints {
     const HAS_STATUS: bool = false;
+
+    fn copy_status_from(&mut self, _: &Self) {}
+
+    fn same_spec(&self, other: &Self) -> bool {
+        self.subsets == other.subsets
+    }
 
     fn apply_defaults(&mut self) {
         if self.api_version.is_empty() || self.kind.is_empty() {

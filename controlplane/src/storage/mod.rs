@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub mod embedded;
 mod error;
@@ -21,7 +22,7 @@ pub mod etcd;
 mod types;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStorage};
-pub use error::StorageError;
+pub use error::{BackendError, StorageError};
 pub use etcd::EtcdStorage;
 pub use types::{Event, EventStream, EventType, KeyValue, ListResult};
 
@@ -114,8 +115,9 @@ pub async fn open(config: &StorageConfig) -> Result<AnyStorage, StorageError> {
             let path = path.clone();
             let storage = tokio::task::spawn_blocking(move || EmbeddedStorage::open(&path))
                 .await
-                .map_err(|e| {
-                    StorageError::Backend(format!("opening the embedded store panicked: {e}"))
+                .map_err(|e| BackendError::Task {
+                    operation: "open",
+                    source: Arc::new(e),
                 })??;
             Ok(AnyStorage::Embedded(storage))
         }

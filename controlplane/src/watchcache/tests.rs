@@ -19,7 +19,7 @@ struct Fixture {
     pods: Registry<Pod>,
     /// Writes nodes (another prefix, to move the store revision without pod events).
     nodes: Registry<Node>,
-    /// The cache under test.
+    /// The cache under test: the pod registry's.
     cache: WatchCache<Pod>,
     /// Stops the cache.
     shutdown: CancellationToken,
@@ -39,17 +39,13 @@ impl Fixture {
             .unwrap(),
         );
         let shutdown = CancellationToken::new();
-        let node_index: IndexFn<Pod> = |p| p.spec.node_name.clone();
-        let cache = WatchCache::start(
-            Arc::clone(&storage),
-            config,
-            vec![(POD_NODE_INDEX, node_index)],
-            shutdown.clone(),
-        );
+        let pods: Registry<Pod> =
+            Registry::start(Arc::clone(&storage), config.clone(), shutdown.clone());
+        let cache = pods.cache().clone();
         cache.ready().await.unwrap();
         Fixture {
-            pods: Registry::new(Arc::clone(&storage)),
-            nodes: Registry::new(storage),
+            pods,
+            nodes: Registry::start(storage, config, shutdown.clone()),
             cache,
             shutdown,
             _dir: dir,

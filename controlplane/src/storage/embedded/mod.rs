@@ -21,7 +21,9 @@ use self::tables::{
     EVENTS, INITIAL_REVISION, KEYS, META, META_COMPACTED, META_REVISION, event_from_row, event_row,
     key_value, read_meta,
 };
-use super::{Event, EventStream, EventType, KeyValue, ListResult, Storage, StorageError};
+use super::{
+    BackendError, Event, EventStream, EventType, KeyValue, ListResult, Storage, StorageError,
+};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "store.redb";
@@ -94,15 +96,14 @@ impl EmbeddedStorage {
 
     /// Opens (or creates) the store in data directory `dir`. Blocks on file I/O.
     pub fn open_with_options(dir: &Path, options: EmbeddedOptions) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StorageError::Backend(format!(
-                "could not create data directory {}: {e}",
-                dir.display()
-            ))
+        std::fs::create_dir_all(dir).map_err(|e| BackendError::DataDir {
+            path: dir.to_path_buf(),
+            source: Arc::new(e),
         })?;
         let path = dir.join(DATABASE_FILE);
-        let db = Database::create(&path).map_err(|e| {
-            StorageError::Backend(format!("could not open database {}: {e}", path.display()))
+        let db = Database::create(&path).map_err(|e| BackendError::OpenDatabase {
+            path: path.clone(),
+            source: Arc::new(e),
         })?;
         let txn = db.begin_write()?;
         {
@@ -141,7 +142,10 @@ impl EmbeddedStorage {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| StorageError::Backend(format!("embedded store {operation} failed: {e}")))?
+            .map_err(|e| BackendError::Task {
+                operation,
+                source: Arc::new(e),
+            })?
     }
 
     /// Writes one key if `decide` accepts its current state; returns the new revision and
@@ -384,8 +388,8 @@ impl Storage for EmbeddedStorage {
                 }
             })
             .await?;
-        let deleted = previous.ok_or_else(|| {
-            StorageError::Backend(format!("embedded store delete of {key} lost the old value"))
+        let deleted = previous.ok_or_else(|| BackendError::DeletedValueMissing {
+            key: key.to_string(),
         })?;
         Ok((deleted, revision))
     }

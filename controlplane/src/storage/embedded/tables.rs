@@ -6,7 +6,7 @@
 
 use redb::{ReadableTable, TableDefinition};
 
-use crate::storage::{Event, EventType, KeyValue, StorageError};
+use crate::storage::{BackendError, Event, EventType, KeyValue, StorageError};
 
 /// Row of the `keys` table: (value, create revision, mod revision).
 pub(super) type KeyRow<'a> = (&'a [u8], i64, i64);
@@ -83,12 +83,12 @@ pub(super) fn event_row(event: &Event) -> EventRow<'_> {
     )
 }
 
-/// Turns each redb error type into a [`StorageError::Backend`] naming the embedded store.
+/// Turns each redb error type into a [`BackendError::Redb`].
 macro_rules! backend_error_from {
     ($($ty:ty),* $(,)?) => {
         $(impl From<$ty> for StorageError {
             fn from(error: $ty) -> Self {
-                StorageError::Backend(format!("embedded store: {error}"))
+                BackendError::Redb(std::sync::Arc::new(redb::Error::from(error))).into()
             }
         })*
     };

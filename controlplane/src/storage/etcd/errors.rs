@@ -1,6 +1,8 @@
 //! Recognizing etcd's error responses and wrapping the rest as backend errors.
 
-use crate::storage::StorageError;
+use std::sync::Arc;
+
+use crate::storage::{BackendError, StorageError};
 
 /// Text etcd puts in the gRPC status when a revision is older than the last compaction.
 const COMPACTED: &str = "required revision has been compacted";
@@ -27,8 +29,15 @@ fn grpc_message(error: &etcd_client::Error) -> Option<&str> {
 
 /// Wraps an etcd client error, naming the operation and key it failed on.
 pub(super) fn backend(
-    operation: &str,
+    operation: &'static str,
     key: &str,
 ) -> impl FnOnce(etcd_client::Error) -> StorageError {
-    move |error| StorageError::Backend(format!("etcd {operation} {key}: {error}"))
+    move |error| {
+        BackendError::Etcd {
+            operation,
+            key: key.to_string(),
+            source: Arc::new(error),
+        }
+        .into()
+    }
 }

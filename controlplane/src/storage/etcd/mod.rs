@@ -17,7 +17,7 @@ use tracing::{debug, instrument};
 
 use self::errors::{backend, is_compacted, is_future_revision};
 use self::keys::prefix_range;
-use super::{EventStream, KeyValue, ListResult, Storage, StorageError};
+use super::{BackendError, EventStream, KeyValue, ListResult, Storage, StorageError};
 
 /// How long `connect` waits for etcd to answer before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,8 +54,9 @@ impl EtcdStorage {
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
         let client = Client::connect(endpoints, Some(options))
             .await
-            .map_err(|e| {
-                StorageError::Backend(format!("could not connect to etcd at {endpoints:?}: {e}"))
+            .map_err(|e| BackendError::EtcdConnect {
+                endpoints: endpoints.to_vec(),
+                source: Arc::new(e),
             })?;
         let storage = Self {
             client: Arc::new(client),
@@ -64,10 +65,9 @@ impl EtcdStorage {
         };
         let revision = tokio::time::timeout(CONNECT_TIMEOUT, storage.current_revision())
             .await
-            .map_err(|_| {
-                StorageError::Backend(format!(
-                    "etcd at {endpoints:?} did not answer within {CONNECT_TIMEOUT:?}"
-                ))
+            .map_err(|_| BackendError::EtcdTimeout {
+                endpoints: endpoints.to_vec(),
+                timeout: CONNECT_TIMEOUT,
             })??;
         debug!(?endpoints, prefix, revision, "connected to etcd");
         Ok(storage)
@@ -112,9 +112,10 @@ impl EtcdStorage {
                 return get.kvs().first().map(|kv| self.key_value(kv)).transpose();
             }
         }
-        Err(StorageError::Backend(
-            "etcd transaction response lacks the read of the current value".to_owned(),
-        ))
+        Err(BackendError::EtcdProtocol(
+            "a transaction response lacks the read of the current value",
+        )
+        .into())
     }
 
     /// Whether etcd has compacted the history a watch after `after_revision` needs (the same
@@ -136,17 +137,18 @@ impl EtcdStorage {
 
 /// Our key for an etcd key: `prefix` stripped, checked to be UTF-8.
 fn strip_prefix(prefix: &str, raw: &[u8]) -> Result<String, StorageError> {
-    let stripped = raw.strip_prefix(prefix.as_bytes()).ok_or_else(|| {
-        StorageError::Backend(format!(
-            "etcd returned key {} outside the prefix {prefix}",
-            String::from_utf8_lossy(raw)
-        ))
-    })?;
-    String::from_utf8(stripped.to_vec()).map_err(|e| {
-        StorageError::Backend(format!(
-            "etcd key {} is not UTF-8: {e}",
-            String::from_utf8_lossy(raw)
-        ))
+    let stripped =
+        raw.strip_prefix(prefix.as_bytes())
+            .ok_or_else(|| BackendError::KeyOutsidePrefix {
+                key: String::from_utf8_lossy(raw).into_owned(),
+                prefix: prefix.to_string(),
+            })?;
+    String::from_utf8(stripped.to_vec()).map_err(|source| {
+        BackendError::KeyNotUtf8 {
+            key: String::from_utf8_lossy(raw).into_owned(),
+            source,
+        }
+        .into()
     })
 }
 
@@ -154,7 +156,7 @@ fn strip_prefix(prefix: &str, raw: &[u8]) -> Result<String, StorageError> {
 fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Result<i64, StorageError> {
     header
         .map(etcd_client::ResponseHeader::revision)
-        .ok_or_else(|| StorageError::Backend("etcd response without a header".to_owned()))
+        .ok_or_else(|| BackendError::EtcdProtocol("a response without a header").into())
 }
 
 impl Storage for EtcdStorage {
@@ -274,9 +276,10 @@ impl Storage for EtcdStorage {
                 return Ok((self.key_value(kv)?, revision));
             }
         }
-        Err(StorageError::Backend(format!(
-            "etcd delete of {key} did not return the deleted value"
-        )))
+        Err(BackendError::DeletedValueMissing {
+            key: key.to_string(),
+        }
+        .into())
     }
 
     #[instrument(level = "debug", skip(self))]

@@ -6,7 +6,7 @@ use etcd_client::{EventType as EtcdEventType, WatchResponse, WatchStream};
 use futures::{StreamExt, stream};
 
 use super::strip_prefix;
-use crate::storage::{Event, EventStream, EventType, StorageError};
+use crate::storage::{BackendError, Event, EventStream, EventType, StorageError};
 
 /// Reads responses until etcd confirms the watch exists; from then on no write is missed.
 pub(super) async fn wait_until_created(
@@ -17,10 +17,10 @@ pub(super) async fn wait_until_created(
         let response = stream
             .message()
             .await
-            .map_err(|e| StorageError::Backend(format!("etcd watch could not start: {e}")))?
-            .ok_or_else(|| {
-                StorageError::Backend("etcd closed the watch before confirming it".to_owned())
-            })?;
+            .map_err(super::errors::backend("watch", "(start)"))?
+            .ok_or(BackendError::EtcdProtocol(
+                "the watch closed before it was confirmed",
+            ))?;
         if let Some(error) = cancellation(&response, after_revision) {
             return Err(error);
         }
@@ -49,10 +49,12 @@ fn cancellation(response: &WatchResponse, after_revision: i64) -> Option<Storage
         });
     }
     if response.canceled() {
-        return Some(StorageError::Backend(format!(
-            "etcd canceled the watch: {}",
-            response.cancel_reason()
-        )));
+        return Some(
+            BackendError::WatchCanceled {
+                reason: response.cancel_reason().to_string(),
+            }
+            .into(),
+        );
     }
     None
 }
@@ -91,11 +93,11 @@ pub(super) fn event_stream(
             let response = match watch.stream.message().await {
                 Ok(Some(response)) => response,
                 Ok(None) => {
-                    let error = StorageError::Backend("etcd closed the watch stream".to_owned());
+                    let error = BackendError::EtcdProtocol("the watch stream closed").into();
                     return Some((Err(error), None));
                 }
                 Err(e) => {
-                    let error = StorageError::Backend(format!("etcd watch failed: {e}"));
+                    let error = super::errors::backend("watch", &watch.prefix)(e);
                     return Some((Err(error), None));
                 }
             };
@@ -117,7 +119,7 @@ pub(super) fn event_stream(
 fn translate(event: &etcd_client::Event, prefix: &str) -> Result<Event, StorageError> {
     let kv = event
         .kv()
-        .ok_or_else(|| StorageError::Backend("etcd watch event without a key".to_owned()))?;
+        .ok_or(BackendError::EtcdProtocol("a watch event without a key"))?;
     let prev = event.prev_kv();
     let key = strip_prefix(prefix, kv.key())?;
     Ok(match event.event_type() {
