@@ -7,10 +7,10 @@
 
 mod fifo;
 mod reflector;
-mod store;
+
 mod watcher;
 
+pub use crate::runtime::reflector::{IndexFn, Store, Writer};
 pub use fifo::Fifo;
 pub use reflector::reflector;
-pub use store::{IndexFn, Store, Writer};
 pub use watcher::{Event, WatcherConfig, WatcherError, watcher};

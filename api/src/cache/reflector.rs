@@ -2,8 +2,8 @@
 
 use futures::{Stream, StreamExt};
 
-use super::store::Writer;
 use super::watcher::{Event, WatcherError};
+use crate::runtime::reflector::Writer;
 use crate::types::Resource;
 
 /// Applies each watcher event to `writer` before handing it on, so a consumer reacting to an
@@ -19,9 +19,15 @@ where
     events.map(move |item| {
         if let Ok(event) = &item {
             match event {
-                Event::Restarted(objects, rv) => writer.replace(objects.clone(), rv.clone()),
-                Event::Applied(object) => writer.apply(object.clone()),
-                Event::Deleted(object) => writer.delete(object),
+                Event::Restarted(objects, rv) => {
+                    writer.replace(objects.clone(), rv.clone());
+                }
+                Event::Applied(object) => {
+                    writer.apply(object.clone());
+                }
+                Event::Deleted(object) => {
+                    writer.delete(object);
+                }
                 Event::Progress(rv) => writer.set_resource_version(rv.clone()),
             }
         }
