@@ -24,5 +24,5 @@ pub use backoff::{JitteredBackoff, ResettingBackoff};
 pub use controller::{Action, ControllerConfig, ReconcileError};
 pub use list_watch::ListWatch;
 pub use queue::WorkQueue;
-pub use reflector::{Change, IndexFn, Store, Writer, informer, reflector};
+pub use reflector::{Change, IndexFn, Store, Writer, inform, informer, reflector};
 pub use watcher::{Event, WatcherConfig, WatcherError, watcher};

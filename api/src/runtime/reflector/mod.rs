@@ -9,9 +9,58 @@ pub use store::{IndexFn, Store, Writer};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
-use super::watcher::{Event, WatcherError};
+use super::list_watch::ListWatch;
+use super::watcher::{Event, WatcherConfig, WatcherError, watcher};
 use crate::types::Resource;
+
+/// Name of the [`by_namespace`] index.
+pub const BY_NAMESPACE: &str = "namespace";
+
+/// Index function of namespaced objects by their namespace.
+pub fn by_namespace<T: Resource>() -> IndexFn<T> {
+    Box::new(|o: &T| vec![o.metadata().namespace_or_empty().to_string()])
+}
+
+/// A new empty store with `indexes`: the writer and a first read handle.
+pub fn store<T: Resource>(indexes: Vec<(&str, IndexFn<T>)>) -> (Writer<T>, Store<T>) {
+    let (mut writer, store) = Writer::new();
+    for (name, index) in indexes {
+        writer.add_indexer(name, index);
+    }
+    (writer, store)
+}
+
+/// Watches `source` into `writer` until `shutdown`, calling `handle` with every change once
+/// the store reflects it; failures are logged and retried by the watcher.
+pub async fn inform<L, F>(
+    source: L,
+    config: WatcherConfig,
+    writer: Writer<L::Item>,
+    shutdown: CancellationToken,
+    mut handle: F,
+) where
+    L: ListWatch,
+    L::Item: Resource,
+    F: FnMut(Change<L::Item>) + Send,
+{
+    let mut changes = Box::pin(informer(writer, watcher(source, config)));
+    loop {
+        let item = tokio::select! {
+            () = shutdown.cancelled() => return,
+            item = changes.next() => item,
+        };
+        match item {
+            None => return,
+            Some(Ok(change)) => handle(change),
+            Some(Err(error)) => {
+                warn!(kind = <L::Item as Resource>::KIND, %error, "watch failed; retrying");
+            }
+        }
+    }
+}
 
 /// One change of one object, with what the store held before.
 #[derive(Debug, Clone, PartialEq)]
