@@ -1,8 +1,8 @@
 //! Assigns unscheduled pods to nodes through the binding subresource.
 //!
-//! The scheduler is an ordinary API client: reflectors keep every pod (indexed by node),
-//! node and replication controller in local stores, unscheduled pods go through a keyed
-//! FIFO, and each is placed by filters (node ready, resources fit, host ports free,
+//! The scheduler is an ordinary API client on [`skiff_api::runtime`]: reflectors keep every
+//! pod (indexed by node), node and replication controller in local stores, unscheduled pods
+//! go through a keyed work queue (retries wait in its timer, not in tasks), and each is placed by filters (node ready, resources fit, host ports free,
 //! nodeSelector) and scores (least requested, spreading), then bound with
 //! `POST pods/{name}/binding`. A pod that fits nowhere gets `PodScheduled=False,
 //! Unschedulable` and is retried with exponential backoff, or at once when a node changes.
@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use skiff_api::cache::{WatcherConfig, Writer, reflector, watcher};
 use skiff_api::client::{Client, ClientError};
 use skiff_api::duration::parse_duration;
+use skiff_api::runtime::{WatcherConfig, Writer, reflector, watcher};
 use skiff_api::types::{Node, Pod, ReplicationController};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
