@@ -2,7 +2,6 @@
 //! errors, defaults, validation, selectors, version conversion, the typed client and the
 //! watch-and-reconcile runtime (watcher, reflector and store, work queue, controller loop).
 
-pub mod cache;
 pub mod client;
 pub mod conversion;
 pub mod defaults;
