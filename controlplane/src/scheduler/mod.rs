@@ -27,6 +27,7 @@ use skiff_api::client::{Client, ClientError};
 use skiff_api::duration::parse_duration;
 use skiff_api::runtime::{WatcherConfig, Writer, reflector, watcher};
 use skiff_api::types::{Node, Pod, ReplicationController};
+use skiff_api::wait::jittered_interval;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -205,8 +206,7 @@ pub async fn run(
         tasks.spawn(cycle::worker(Arc::clone(&state), shutdown.clone()));
     }
     let mut handler = events::EventHandler::new(Arc::clone(&state));
-    let mut expiry = tokio::time::interval(Duration::from_secs(1));
-    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut expiry = jittered_interval(Duration::from_secs(1), 0.1);
     info!(scheduler = %name, workers, "scheduler started");
 
     let result = loop {
