@@ -92,6 +92,44 @@ pub fn jitter(duration: Duration, max_factor: f64) -> Duration {
     duration.mul_f64(factor)
 }
 
+/// A periodic timer whose every period is stretched by a random factor in `[1, 1 + factor)`,
+/// so loops started together (a fleet restarted at once) drift apart instead of staying in
+/// step. The first tick is immediate; each next one is a jittered period after the previous
+/// tick returned (a late tick delays the following ones rather than bunching them).
+#[derive(Debug)]
+pub struct JitteredInterval {
+    /// The nominal period.
+    period: Duration,
+    /// The largest random stretch of one period.
+    factor: f64,
+    /// When the next tick is due.
+    next: Instant,
+}
+
+/// A [`JitteredInterval`] of `period` stretched by up to `factor` (0.1: up to 10 % longer).
+pub fn jittered_interval(period: Duration, factor: f64) -> JitteredInterval {
+    JitteredInterval {
+        period,
+        factor,
+        next: Instant::now(),
+    }
+}
+
+impl JitteredInterval {
+    /// Waits for the next tick and returns when it was due.
+    pub async fn tick(&mut self) -> Instant {
+        let due = self.next;
+        tokio::time::sleep_until(due).await;
+        self.next = Instant::now() + jitter(self.period, self.factor);
+        due
+    }
+
+    /// Makes the next tick due a full (jittered) period from now.
+    pub fn reset(&mut self) {
+        self.next = Instant::now() + jitter(self.period, self.factor);
+    }
+}
+
 /// Exponential backoff with jitter: `base`, `2·base`, `4·base`, … capped at `cap`.
 ///
 /// Used for reconnects (with jitter, so clients spread out) and by the agent for image pull
@@ -164,6 +202,29 @@ mod tests {
             assert!(d >= base && d < Duration::from_millis(1500), "{d:?}");
         }
         assert_eq!(jitter(base, 0.0), base);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_jittered_interval_ticks_at_once_then_within_its_stretch() {
+        let period = Duration::from_secs(10);
+        let mut ticks = jittered_interval(period, 0.2);
+        let start = Instant::now();
+        ticks.tick().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "the first tick is immediate"
+        );
+        let mut gaps = std::collections::BTreeSet::new();
+        let mut last = Instant::now();
+        for _ in 0..30 {
+            ticks.tick().await;
+            let gap = last.elapsed();
+            last = Instant::now();
+            assert!(gap >= period && gap < Duration::from_secs(12), "{gap:?}");
+            gaps.insert(gap);
+        }
+        assert!(gaps.len() > 1, "periods were not jittered: {gaps:?}");
     }
 
     #[tokio::test]

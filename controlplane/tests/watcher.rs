@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use skiff_api::cache::{Event, WatcherConfig, Writer, reflector, watcher};
 use skiff_api::client::{Client, ListParams};
+use skiff_api::runtime::{Event, WatcherConfig, Writer, reflector, watcher};
 use skiff_api::types::{Container, ObjectMeta, Pod, PodSpec};
 use skiff_controlplane::storage::StorageConfig;
 use skiff_controlplane::{Controlplane, ControlplaneConfig, ControlplaneError};
@@ -91,6 +91,7 @@ fn quick_config(params: ListParams) -> WatcherConfig {
         params,
         backoff_base: Duration::from_millis(50),
         backoff_cap: Duration::from_millis(300),
+        ..WatcherConfig::default()
     }
 }
 
@@ -100,7 +101,7 @@ async fn collect_until<S>(
     mut done: impl FnMut(&[Event<Pod>]) -> bool,
 ) -> Vec<Event<Pod>>
 where
-    S: futures::Stream<Item = Result<Event<Pod>, skiff_api::cache::WatcherError>> + Unpin,
+    S: futures::Stream<Item = Result<Event<Pod>, skiff_api::runtime::WatcherError>> + Unpin,
 {
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

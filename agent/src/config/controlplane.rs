@@ -1,20 +1,22 @@
 //! The controlplane source (`--controlplane`): the pods bound to this node, from its
 //! ContainerManifestList.
 //!
-//! The source is a small state machine, driven by [`ControlplaneSource::run`]:
+//! The node's list is a [`ListWatch`] source ([`NodeManifests`]) followed by the runtime's
+//! [`watcher`]; [`ControlplaneSource::run`] publishes what it yields:
 //!
 //! * **Start.** The checkpointed list (pods and resourceVersion) is published at once, so an
 //!   agent restarted while the controlplane is down runs its last known pods and restarts
-//!   nothing. Without a checkpoint the source lists first and, if that fails, says it is
-//!   unavailable so the agent still starts.
-//! * **List** (`GET /api/v1/nodes/{node}/manifests`): publish the pods, checkpoint them with the
-//!   list's resourceVersion, then watch from it.
+//!   nothing; the watcher then resumes from the checkpointed resourceVersion. Without a
+//!   checkpoint it lists first and, if that fails, the source says it is unavailable so the
+//!   agent still starts.
+//! * **List** (`GET /api/v1/nodes/{node}/manifests`): publish the pods (the merge
+//!   checkpoints them with the list's resourceVersion); the watcher then watches from it.
 //! * **Watch** (websocket, from the last resourceVersion): every ADDED/MODIFIED event carries
 //!   the whole list, which replaces the published set; a BOOKMARK only moves the
 //!   resourceVersion. Resuming from the current resourceVersion yields nothing, so nothing
-//!   restarts. A 410 Expired (at connect or as an ERROR event) goes back to *List*; any other
-//!   failure, a closed stream or a watch idle for too long reconnects after an exponential,
-//!   jittered backoff, from the last resourceVersion.
+//!   restarts. A 410 Expired lists again; any other failure reconnects from the last
+//!   resourceVersion; a watch idle for too long is reopened. Failures and relists wait a
+//!   jittered exponential backoff, so a fleet of agents does not reconnect in step.
 //!
 //! While the controlplane is unreachable nothing is published: the desired state stays as it
 //! was and the pods keep running. Mirror pods (the controlplane's copies of this node's static
@@ -26,11 +28,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use skiff_api::client::{Client, ClientError, WatchStream};
+use skiff_api::client::{Client, ClientError, ListParams, WatchStream};
 use skiff_api::defaults::default_pod;
-use skiff_api::types::{ContainerManifestList, WatchEvent};
+use skiff_api::runtime::{Event, ListWatch, WatcherConfig, WatcherError, watcher};
+use skiff_api::types::ContainerManifestList;
 use skiff_api::validation::validate_pod;
-use skiff_api::wait::Backoff;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -45,9 +47,11 @@ pub const SOURCE_NAME: &str = "controlplane";
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Largest reconnect delay.
 pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Each reconnect delay is stretched by a random factor up to this, so a fleet of agents does
-/// not reconnect to a restarted controlplane in the same instant.
+/// Each reconnect delay is shortened by a random share up to this, so a fleet of agents
+/// does not reconnect to a restarted controlplane in the same instant.
 pub const DEFAULT_BACKOFF_JITTER: f64 = 0.5;
+/// After this long without a failure, reconnect delays start over from the base.
+pub const DEFAULT_BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
 /// A watch that delivered nothing for this long is reopened from the same resourceVersion,
 /// in case the connection died silently.
 pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -83,6 +87,53 @@ impl ManifestApi for Client {
     }
 }
 
+/// One node's ContainerManifestList as a [`ListWatch`] source: its list is the one
+/// ContainerManifestList, and every watch event carries the whole list again.
+#[derive(Debug, Clone)]
+pub struct NodeManifests<A> {
+    /// The controlplane.
+    api: A,
+    /// Whose list to follow.
+    node: String,
+}
+
+impl<A: ManifestApi> NodeManifests<A> {
+    /// The list of `node`, through `api`.
+    pub fn new(api: A, node: impl Into<String>) -> Self {
+        NodeManifests {
+            api,
+            node: node.into(),
+        }
+    }
+}
+
+impl<A: ManifestApi> ListWatch for NodeManifests<A> {
+    type Item = ContainerManifestList;
+
+    async fn list(
+        &self,
+        _params: &ListParams,
+    ) -> Result<(Vec<ContainerManifestList>, String), ClientError> {
+        let list = self.api.manifests(&self.node).await?;
+        let resource_version = list.metadata.resource_version.clone().unwrap_or_default();
+        Ok((vec![list], resource_version))
+    }
+
+    async fn watch(
+        &self,
+        _params: &ListParams,
+        resource_version: &str,
+    ) -> Result<WatchStream<ContainerManifestList>, ClientError> {
+        self.api
+            .watch_manifests(&self.node, Some(resource_version))
+            .await
+    }
+
+    fn resource_version(item: &ContainerManifestList) -> Option<String> {
+        item.metadata.resource_version.clone()
+    }
+}
+
 /// Settings of the controlplane source.
 #[derive(Debug, Clone)]
 pub struct ControlplaneSourceConfig {
@@ -92,8 +143,10 @@ pub struct ControlplaneSourceConfig {
     pub backoff_base: Duration,
     /// Largest reconnect delay.
     pub backoff_cap: Duration,
-    /// Random stretch of each reconnect delay (0.5: up to 50 % longer).
+    /// Random share by which a reconnect delay is shortened (0.5: by up to half).
     pub backoff_jitter: f64,
+    /// How long the connection must go well before reconnect delays start over.
+    pub backoff_reset_after: Duration,
     /// How long a watch may stay silent before it is reopened.
     pub watch_idle_timeout: Duration,
 }
@@ -106,59 +159,45 @@ impl ControlplaneSourceConfig {
             backoff_base: DEFAULT_BACKOFF_BASE,
             backoff_cap: DEFAULT_BACKOFF_CAP,
             backoff_jitter: DEFAULT_BACKOFF_JITTER,
+            backoff_reset_after: DEFAULT_BACKOFF_RESET_AFTER,
             watch_idle_timeout: DEFAULT_WATCH_IDLE_TIMEOUT,
+        }
+    }
+
+    /// The watcher settings these describe, resuming from `resume_from` when known.
+    fn watcher(&self, resume_from: Option<String>) -> WatcherConfig {
+        WatcherConfig {
+            params: ListParams::default(),
+            backoff_base: self.backoff_base,
+            backoff_cap: self.backoff_cap,
+            backoff_jitter: self.backoff_jitter,
+            backoff_reset_after: self.backoff_reset_after,
+            idle_timeout: Some(self.watch_idle_timeout),
+            resume_from,
         }
     }
 }
 
-/// What the source does next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Fetch the whole list (first start without checkpoint, or after a 410).
-    List,
-    /// Watch from this resourceVersion (None: the server sends the current list first).
-    Watch(Option<String>),
-}
-
-/// How one watch connection ended.
-#[derive(Debug)]
-pub enum WatchEnd {
-    /// The resourceVersion is too old (410): list again.
-    Expired,
-    /// The server closed the stream, or it was idle too long; `progressed` if it delivered
-    /// at least one event.
-    Closed {
-        /// Whether any event arrived on this connection.
-        progressed: bool,
-    },
-    /// The connection failed (could not connect, broke, or an ERROR event other than 410).
-    Failed {
-        /// Whether any event arrived on this connection before it failed.
-        progressed: bool,
-        /// What went wrong.
-        error: ClientError,
-    },
-}
-
-/// Where a watch that ended goes next, and whether to wait (backoff) first.
-pub fn next_step(end: &WatchEnd, resource_version: Option<String>) -> (Step, bool) {
-    match end {
-        WatchEnd::Expired => (Step::List, false),
-        WatchEnd::Closed { .. } | WatchEnd::Failed { .. } => (Step::Watch(resource_version), true),
-    }
-}
-
-/// The running source: lists, watches, publishes to the merge (which checkpoints).
+/// The running source: follows the node's list, publishes to the merge (which checkpoints).
 #[derive(Debug)]
 pub struct ControlplaneSource<A> {
     /// The controlplane.
     api: A,
     /// Its settings.
     config: ControlplaneSourceConfig,
-    /// Where it publishes its pods.
-    sender: SourceSender,
     /// The checkpoint it starts from, if any.
     restored: Option<SourceState>,
+    /// Publishes to the merge and remembers what it published.
+    publisher: Publisher,
+}
+
+/// The publishing half of the source: what was published and how the connection fares.
+#[derive(Debug)]
+struct Publisher {
+    /// This node's name.
+    node: String,
+    /// Where it publishes its pods.
+    sender: SourceSender,
     /// The resourceVersion of the last list seen (published or checkpointed).
     resource_version: Option<String>,
     /// The source has told the merge something (its state, or that it is unavailable).
@@ -178,159 +217,81 @@ impl<A: ManifestApi> ControlplaneSource<A> {
         restored: Option<SourceState>,
     ) -> Self {
         let resource_version = restored.as_ref().and_then(|s| s.resource_version.clone());
-        ControlplaneSource {
-            api,
-            config,
+        let publisher = Publisher {
+            node: config.node_name.clone(),
             sender,
-            restored,
             resource_version,
             reported: false,
             failing: false,
+        };
+        ControlplaneSource {
+            api,
+            config,
+            restored,
+            publisher,
         }
     }
 
     /// The resourceVersion the source would resume from now.
     pub fn resource_version(&self) -> Option<&str> {
-        self.resource_version.as_deref()
+        self.publisher.resource_version.as_deref()
     }
 
     /// Publishes the checkpoint, then lists and watches until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let node = self.config.node_name.clone();
-        let mut step = match self.restored.take() {
-            Some(state) => {
-                info!(
-                    node = %node,
-                    pods = state.pods.len(),
-                    resource_version = state.resource_version.as_deref().unwrap_or(""),
-                    "running the checkpointed controlplane pods until the controlplane answers"
-                );
-                self.sender.publish(state).await;
-                self.reported = true;
-                match &self.resource_version {
-                    Some(rv) => Step::Watch(Some(rv.clone())),
-                    None => Step::List,
-                }
-            }
-            None => Step::List,
-        };
-        let mut backoff = Backoff::new(
-            self.config.backoff_base,
-            self.config.backoff_cap,
-            self.config.backoff_jitter,
-        );
+    pub async fn run(self, shutdown: CancellationToken) {
+        let ControlplaneSource {
+            api,
+            config,
+            restored,
+            mut publisher,
+        } = self;
+        let node = config.node_name.clone();
+        if let Some(state) = restored {
+            info!(
+                node = %node,
+                pods = state.pods.len(),
+                resource_version = state.resource_version.as_deref().unwrap_or(""),
+                "running the checkpointed controlplane pods until the controlplane answers"
+            );
+            publisher.sender.publish(state).await;
+            publisher.reported = true;
+        }
+        let resume_from = publisher.resource_version.clone();
+        let source = NodeManifests::new(api, node.clone());
+        let mut events = Box::pin(watcher(source, config.watcher(resume_from)));
         loop {
-            let (next, wait) = tokio::select! {
+            let item = tokio::select! {
                 () = shutdown.cancelled() => break,
-                outcome = self.step(&step, &mut backoff) => outcome,
+                item = events.next() => item,
             };
-            step = next;
-            if wait {
-                let delay = backoff.next_delay();
-                debug!(node = %node, delay = ?delay, next = ?step, "controlplane source backing off");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(delay) => {}
-                }
+            match item {
+                None => break,
+                Some(Ok(event)) => publisher.on_event(event).await,
+                Some(Err(WatcherError::Expired { resource_version })) => info!(
+                    node = %node,
+                    resource_version = %resource_version,
+                    "resourceVersion too old for the manifests watch, listing again"
+                ),
+                Some(Err(error)) => publisher.failed(&error),
             }
         }
         debug!(node = %node, "controlplane source stopped");
     }
+}
 
-    /// Runs one step; returns the next one and whether to back off before it.
-    async fn step(&mut self, step: &Step, backoff: &mut Backoff) -> (Step, bool) {
-        match step {
-            Step::List => match self.list().await {
-                Ok(()) => {
-                    backoff.reset();
-                    (Step::Watch(self.resource_version.clone()), false)
-                }
-                Err(error) => {
-                    self.failed("list", &error);
-                    (Step::List, true)
-                }
+impl Publisher {
+    /// Publishes what one watcher event says.
+    async fn on_event(&mut self, event: Event<ContainerManifestList>) {
+        self.recovered();
+        match event {
+            Event::Restarted(lists, resource_version) => match lists.into_iter().next() {
+                Some(list) => self.apply(list).await,
+                None => self.move_to(resource_version).await,
             },
-            Step::Watch(from) => {
-                let end = self.watch(from.clone()).await;
-                match &end {
-                    WatchEnd::Expired => info!(
-                        node = %self.config.node_name,
-                        resource_version = from.as_deref().unwrap_or(""),
-                        "resourceVersion too old for the manifests watch, listing again"
-                    ),
-                    WatchEnd::Closed { progressed } => {
-                        if *progressed {
-                            backoff.reset();
-                        }
-                        debug!(node = %self.config.node_name, "manifests watch closed, reconnecting");
-                    }
-                    WatchEnd::Failed { progressed, error } => {
-                        if *progressed {
-                            backoff.reset();
-                        }
-                        self.failed("watch", error);
-                    }
-                }
-                next_step(&end, self.resource_version.clone())
-            }
-        }
-    }
-
-    /// Fetches and publishes the whole list.
-    async fn list(&mut self) -> Result<(), ClientError> {
-        let list = self.api.manifests(&self.config.node_name).await?;
-        self.recovered();
-        self.apply(list).await;
-        Ok(())
-    }
-
-    /// Follows one watch connection from `from` until it ends.
-    async fn watch(&mut self, from: Option<String>) -> WatchEnd {
-        let mut stream = match self
-            .api
-            .watch_manifests(&self.config.node_name, from.as_deref())
-            .await
-        {
-            Ok(stream) => stream,
-            Err(error) if error.is_expired() => return WatchEnd::Expired,
-            Err(error) => {
-                return WatchEnd::Failed {
-                    progressed: false,
-                    error,
-                };
-            }
-        };
-        self.recovered();
-        let mut progressed = false;
-        loop {
-            let next = tokio::time::timeout(self.config.watch_idle_timeout, stream.next()).await;
-            let event = match next {
-                Err(_idle) => {
-                    debug!(node = %self.config.node_name, timeout = ?self.config.watch_idle_timeout, "manifests watch idle, reopening");
-                    return WatchEnd::Closed { progressed };
-                }
-                Ok(None) => return WatchEnd::Closed { progressed },
-                Ok(Some(Err(error))) => return WatchEnd::Failed { progressed, error },
-                Ok(Some(Ok(event))) => event,
-            };
-            progressed = true;
-            match event {
-                WatchEvent::Added(list) | WatchEvent::Modified(list) => self.apply(list).await,
-                WatchEvent::Bookmark(list) => {
-                    if let Some(rv) = list.metadata.resource_version {
-                        self.move_to(rv).await;
-                    }
-                }
-                WatchEvent::Deleted(_) => {
-                    debug!(node = %self.config.node_name, "ignoring a DELETED manifests event");
-                }
-                WatchEvent::Error(status) if status.is_expired() => return WatchEnd::Expired,
-                WatchEvent::Error(status) => {
-                    return WatchEnd::Failed {
-                        progressed,
-                        error: ClientError::Api(status),
-                    };
-                }
+            Event::Applied(list) => self.apply(list).await,
+            Event::Progress(resource_version) => self.move_to(resource_version).await,
+            Event::Deleted(_) => {
+                debug!(node = %self.node, "ignoring a DELETED manifests event");
             }
         }
     }
@@ -342,12 +303,12 @@ impl<A: ManifestApi> ControlplaneSource<A> {
             .resource_version
             .clone()
             .or_else(|| self.resource_version.clone());
-        let pods = pods_from_list(&list, &self.config.node_name);
+        let pods = pods_from_list(&list, &self.node);
         let current = self.sender.current();
         if current.pods != pods {
             let (added, removed) = key_changes(&current.pods, &pods);
             info!(
-                node = %self.config.node_name,
+                node = %self.node,
                 resource_version = resource_version.as_deref().unwrap_or(""),
                 pods = pods.len(),
                 added = ?added,
@@ -380,12 +341,16 @@ impl<A: ManifestApi> ControlplaneSource<A> {
 
     /// Logs a failure (a warning for the first of an outage) and makes sure the merge does
     /// not wait for this source.
-    fn failed(&mut self, action: &str, error: &ClientError) {
+    fn failed(&mut self, error: &WatcherError) {
+        let action = match error {
+            WatcherError::List(_) => "list",
+            _ => "watch",
+        };
         if self.failing {
-            debug!(node = %self.config.node_name, action, error = %with_root_cause(error), "controlplane still unreachable");
+            debug!(node = %self.node, action, error = %with_root_cause(error), "controlplane still unreachable");
         } else {
             warn!(
-                node = %self.config.node_name,
+                node = %self.node,
                 action,
                 error = %with_root_cause(error),
                 pods_kept = self.sender.current().pods.len(),
@@ -402,7 +367,7 @@ impl<A: ManifestApi> ControlplaneSource<A> {
     /// Logs the end of an outage.
     fn recovered(&mut self) {
         if self.failing {
-            info!(node = %self.config.node_name, "controlplane reachable again");
+            info!(node = %self.node, "controlplane reachable again");
             self.failing = false;
         }
     }
@@ -471,7 +436,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use skiff_api::Status;
-    use skiff_api::types::{Container, ObjectMeta, Pod, PodSpec};
+    use skiff_api::types::{Container, ObjectMeta, Pod, PodSpec, WatchEvent};
     use tokio::sync::watch;
 
     use super::*;
@@ -690,29 +655,6 @@ mod tests {
         assert_eq!(
             web.pod.spec.containers[0].image_pull_policy.as_deref(),
             Some("IfNotPresent")
-        );
-    }
-
-    #[test]
-    fn a_410_relists_and_everything_else_resumes_after_a_backoff() {
-        let rv = Some("12".to_string());
-        assert_eq!(
-            next_step(&WatchEnd::Expired, rv.clone()),
-            (Step::List, false)
-        );
-        assert_eq!(
-            next_step(&WatchEnd::Closed { progressed: true }, rv.clone()),
-            (Step::Watch(rv.clone()), true)
-        );
-        assert_eq!(
-            next_step(
-                &WatchEnd::Failed {
-                    progressed: false,
-                    error: down()
-                },
-                rv.clone()
-            ),
-            (Step::Watch(rv), true)
         );
     }
 

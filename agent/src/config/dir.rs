@@ -22,8 +22,8 @@ use std::time::Duration;
 use notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use sha2::{Digest, Sha256};
+use skiff_api::wait::jittered_interval;
 use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -35,6 +35,8 @@ use super::merge::{SourceSender, SourceState, pod_key};
 pub const SOURCE_NAME: &str = "file";
 /// How often the directory is rescanned even without events.
 pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(20);
+/// Largest random stretch of one rescan interval, so agents restarted together drift apart.
+const RESCAN_JITTER: f64 = 0.1;
 /// How long events settle before a rescan: editors write several events per save.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(250);
 /// Files larger than this are not manifests; they are reported instead of read.
@@ -110,8 +112,8 @@ impl DirSource {
         }
         let (trigger_tx, mut trigger_rx) = mpsc::channel::<()>(1);
         let mut watch: Option<DirWatch> = None;
-        let mut ticker = tokio::time::interval(self.config.rescan_interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Jittered, so agents restarted together do not rescan in step.
+        let mut ticker = jittered_interval(self.config.rescan_interval, RESCAN_JITTER);
         let mut unavailable: Option<String> = None;
         loop {
             tokio::select! {

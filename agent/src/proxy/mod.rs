@@ -6,11 +6,11 @@
 //! name, round robin (or sticky per client IP for `sessionAffinity: ClientIP`), skipping
 //! endpoints that refuse or do not connect in time.
 //!
-//! [`run`] watches Services and Endpoints in all namespaces through `skiff_api::cache` and
-//! feeds the events to a [`Proxy`], the single writer of the per-port state. Endpoint changes
+//! [`run`] follows Services and Endpoints in all namespaces through `skiff_api::runtime`
+//! informers and feeds each change to a [`Proxy`], the single writer of the per-port state. Endpoint changes
 //! reach new connections at once and never cut established ones; a port that disappears stops
 //! listening while its connections finish. A [`Proxy`] can also be driven by hand — write
-//! objects into a [`Writer`](skiff_api::cache::Writer) and call [`Proxy::sync_service`] —
+//! objects into a [`Writer`](skiff_api::runtime::Writer) and call [`Proxy::sync_service`] —
 //! which is how the tests run it without an apiserver.
 
 mod backends;
@@ -27,8 +27,8 @@ mod fake_apiserver;
 mod tests;
 
 use futures::StreamExt;
-use skiff_api::cache::{Event, WatcherConfig, WatcherError, Writer, reflector, watcher};
 use skiff_api::client::Client;
+use skiff_api::runtime::{Change, WatcherConfig, WatcherError, Writer, informer, watcher};
 use skiff_api::types::{Endpoints, Service};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -39,12 +39,12 @@ pub use config::ProxyConfig;
 pub use error::{ForwardError, ProxyError};
 pub use state::{PortStatus, Proxy};
 
-/// One item of the merged service and endpoints watches.
+/// One item of the merged service and endpoints informers.
 enum Update {
-    /// A service event (or a retried watch failure).
-    Service(Result<Event<Service>, WatcherError>),
-    /// An endpoints event (or a retried watch failure).
-    Endpoints(Result<Event<Endpoints>, WatcherError>),
+    /// A service change (or a retried watch failure).
+    Service(Result<Change<Service>, WatcherError>),
+    /// An endpoints change (or a retried watch failure).
+    Endpoints(Result<Change<Endpoints>, WatcherError>),
 }
 
 /// Runs the service proxy against the controlplane behind `client` until `shutdown` is
@@ -58,13 +58,13 @@ pub async fn run(
 ) -> Result<(), ProxyError> {
     let (service_writer, services) = Writer::<Service>::new();
     let (endpoints_writer, endpoints) = Writer::<Endpoints>::new();
-    let service_updates = reflector(
+    let service_updates = informer(
         service_writer,
         watcher(client.api::<Service>(None), WatcherConfig::default()),
     )
     .map(Update::Service)
     .boxed();
-    let endpoints_updates = reflector(
+    let endpoints_updates = informer(
         endpoints_writer,
         watcher(client.api::<Endpoints>(None), WatcherConfig::default()),
     )
@@ -92,8 +92,8 @@ pub async fn run(
             Some(Update::Endpoints(Err(error))) => {
                 warn!(%error, "watch of endpoints failed; retrying");
             }
-            Some(Update::Service(Ok(event))) if synced => proxy.on_service_event(&event),
-            Some(Update::Endpoints(Ok(event))) if synced => proxy.on_endpoints_event(&event),
+            Some(Update::Service(Ok(change))) if synced => proxy.on_service_change(&change),
+            Some(Update::Endpoints(Ok(change))) if synced => proxy.on_endpoints_change(&change),
             Some(_) => {}
         }
         if !synced && services.is_synced() && endpoints.is_synced() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use skiff_api::cache::{Event, Store};
+use skiff_api::runtime::{Change, Store};
 use skiff_api::types::{Endpoints, Service};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -65,26 +65,22 @@ impl Proxy {
         }
     }
 
-    /// Reacts to a service event the reflector has already written into the store.
-    pub fn on_service_event(&mut self, event: &Event<Service>) {
-        match event {
-            Event::Restarted(..) => self.sync_all(),
-            Event::Applied(s) | Event::Deleted(s) => {
-                self.sync_service(s.metadata.namespace_or_empty(), s.metadata.name_or_empty());
-            }
-            Event::Progress(_) => {}
-        }
+    /// Reacts to a service change the informer has already written into the store.
+    pub fn on_service_change(&mut self, change: &Change<Service>) {
+        let service = change.object();
+        self.sync_service(
+            service.metadata.namespace_or_empty(),
+            service.metadata.name_or_empty(),
+        );
     }
 
-    /// Reacts to an endpoints event the reflector has already written into the store.
-    pub fn on_endpoints_event(&mut self, event: &Event<Endpoints>) {
-        match event {
-            Event::Restarted(..) => self.sync_all(),
-            Event::Applied(e) | Event::Deleted(e) => {
-                self.sync_service(e.metadata.namespace_or_empty(), e.metadata.name_or_empty());
-            }
-            Event::Progress(_) => {}
-        }
+    /// Reacts to an endpoints change the informer has already written into the store.
+    pub fn on_endpoints_change(&mut self, change: &Change<Endpoints>) {
+        let endpoints = change.object();
+        self.sync_service(
+            endpoints.metadata.namespace_or_empty(),
+            endpoints.metadata.name_or_empty(),
+        );
     }
 
     /// Reconciles every service in the store and every one still served.

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use skiff_api::cache::{Store, Writer};
+use skiff_api::runtime::{Store, Writer};
 use skiff_api::types::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectMeta, Service, ServicePort,
     ServiceSpec, WatchEvent,

@@ -17,13 +17,17 @@ use skiff_api::types::{
     AGENT_ENDPOINT_ANNOTATION, Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo,
     ObjectMeta, Quantity, Time,
 };
-use skiff_api::wait::Backoff;
+use skiff_api::wait::{Backoff, jitter};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::api::NodeApi;
 use super::error::{StatusError, with_root_cause};
 use crate::runtime::{ContainerRuntime, RuntimeVersion};
+
+/// Largest random stretch of one heartbeat interval, so agents restarted together do not
+/// report in step.
+const HEARTBEAT_JITTER: f64 = 0.1;
 
 /// How often the node status is written (the kubelet's default).
 pub const DEFAULT_NODE_STATUS_INTERVAL: Duration = Duration::from_secs(10);
@@ -391,7 +395,7 @@ impl<A: NodeApi, R: ContainerRuntime> NodeReporter<A, R> {
                         continue;
                     }
                     backoff.reset();
-                    self.config.interval
+                    jitter(self.config.interval, HEARTBEAT_JITTER)
                 }
                 Err(StatusError::NotFound { .. }) => {
                     warn!(node = %self.config.node_name, "node was deleted from the controlplane, registering again");
@@ -406,7 +410,7 @@ impl<A: NodeApi, R: ContainerRuntime> NodeReporter<A, R> {
                         failing = true;
                     }
                     if registered {
-                        self.config.interval
+                        jitter(self.config.interval, HEARTBEAT_JITTER)
                     } else {
                         backoff.next_delay()
                     }

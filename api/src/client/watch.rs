@@ -1,7 +1,7 @@
 //! Watch streams: one websocket (or chunked HTTP response) decoded into `WatchEvent`s.
 //!
 //! A stream is one connection: it ends when the server closes it. Reconnecting and resuming
-//! from the last resourceVersion is the job of `cache::watcher`, which also relists on 410.
+//! from the last resourceVersion is the job of `runtime::watcher`, which also relists on 410.
 
 use std::pin::Pin;
 

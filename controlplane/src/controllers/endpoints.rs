@@ -12,8 +12,11 @@ mod compute;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use skiff_api::cache::{Fifo, Store};
 use skiff_api::client::{Api, Client, DeleteParams};
+use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, inform, store};
+use skiff_api::runtime::{
+    Action, Change, ControllerConfig, Store, WatcherConfig, WorkQueue, controller,
+};
 use skiff_api::types::{Endpoints, Pod, Resource, Service};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,9 +25,7 @@ use tracing::{debug, info, instrument};
 use self::compute::{desired_endpoints, needs_write};
 use super::config::ControllersConfig;
 use super::error::ControllerError;
-use super::informer::{BY_NAMESPACE, Change, by_namespace, cache, run_informer};
 use super::labels::selector_matches;
-use super::worker::{Outcome, run_workers};
 
 /// The endpoints controller's shared state.
 struct EndpointsController {
@@ -37,30 +38,30 @@ struct EndpointsController {
     /// Cached endpoints, to compare against before writing.
     endpoints: Store<Endpoints>,
     /// Keys of services to sync.
-    queue: Fifo<()>,
+    queue: WorkQueue,
 }
 
 /// Runs the endpoints controller until `shutdown`.
 pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: CancellationToken) {
-    let (service_writer, services) = cache::<Service>(vec![(BY_NAMESPACE, by_namespace())]);
-    let (pod_writer, pods) = cache::<Pod>(vec![(BY_NAMESPACE, by_namespace())]);
-    let (endpoints_writer, endpoints) = cache::<Endpoints>(Vec::new());
+    let (service_writer, services) = store::<Service>(vec![(BY_NAMESPACE, by_namespace())]);
+    let (pod_writer, pods) = store::<Pod>(vec![(BY_NAMESPACE, by_namespace())]);
+    let (endpoints_writer, endpoints) = store::<Endpoints>(Vec::new());
     let controller = Arc::new(EndpointsController {
         client: client.clone(),
         services: services.clone(),
         pods: pods.clone(),
         endpoints: endpoints.clone(),
-        queue: Fifo::new(),
+        queue: WorkQueue::with_shutdown(shutdown.clone()),
     });
     let mut tasks = JoinSet::new();
     {
         let c = Arc::clone(&controller);
         let api = client.api::<Service>(None);
-        let (store, shutdown) = (services.clone(), shutdown.clone());
-        tasks.spawn(run_informer(
+        let shutdown = shutdown.clone();
+        tasks.spawn(inform(
             api,
+            WatcherConfig::default(),
             service_writer,
-            store,
             shutdown,
             move |change| {
                 c.service_changed(&change);
@@ -70,11 +71,11 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
     {
         let c = Arc::clone(&controller);
         let api = client.api::<Pod>(None);
-        let (store, shutdown) = (pods.clone(), shutdown.clone());
-        tasks.spawn(run_informer(
+        let shutdown = shutdown.clone();
+        tasks.spawn(inform(
             api,
+            WatcherConfig::default(),
             pod_writer,
-            store,
             shutdown,
             move |change| {
                 c.pod_changed(&change);
@@ -84,11 +85,11 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
     {
         let c = Arc::clone(&controller);
         let api = client.api::<Endpoints>(None);
-        let (store, shutdown) = (endpoints.clone(), shutdown.clone());
-        tasks.spawn(run_informer(
+        let shutdown = shutdown.clone();
+        tasks.spawn(inform(
             api,
+            WatcherConfig::default(),
             endpoints_writer,
-            store,
             shutdown,
             move |change| {
                 c.endpoints_changed(&change);
@@ -105,13 +106,12 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
             info!("endpoints controller caches synced");
             // Endpoints left behind by services deleted while no controller ran.
             for leftover in endpoints.list() {
-                controller.queue.add(&leftover.key(), ());
+                controller.queue.add(&leftover.key());
             }
             let c = Arc::clone(&controller);
-            tasks.spawn(run_workers(
-                "endpoints",
+            tasks.spawn(controller::run(
                 controller.queue.clone(),
-                config.endpoints_workers,
+                ControllerConfig::new("endpoints", config.endpoints_workers),
                 shutdown.clone(),
                 move |key| {
                     let c = Arc::clone(&c);
@@ -131,7 +131,7 @@ impl EndpointsController {
         let service = match change {
             Change::Added(s) | Change::Updated { new: s, .. } | Change::Deleted(s) => s,
         };
-        self.queue.add(&service.key(), ());
+        self.queue.add(&service.key());
     }
 
     /// Queues every service whose selector matches the pod's old or new labels.
@@ -147,7 +147,7 @@ impl EndpointsController {
             }
         }
         for key in concerned {
-            self.queue.add(&key, ());
+            self.queue.add(&key);
         }
     }
 
@@ -174,19 +174,19 @@ impl EndpointsController {
             .get(&key)
             .is_some_and(|s| !s.spec.selector.is_empty())
         {
-            self.queue.add(&key, ());
+            self.queue.add(&key);
         }
     }
 
     /// Writes (or deletes) the Endpoints of one service.
     #[instrument(skip(self), fields(service = %key))]
-    async fn sync(&self, key: &str) -> Result<Outcome, ControllerError> {
+    async fn sync(&self, key: &str) -> Result<Action, ControllerError> {
         let Some(service) = self.services.get(key) else {
             return self.delete_endpoints(key).await;
         };
         if service.spec.selector.is_empty() {
             // Endpoints of a service without a selector are managed by hand.
-            return Ok(Outcome::Done);
+            return Ok(Action::await_change());
         }
         let pods = self
             .pods
@@ -194,7 +194,7 @@ impl EndpointsController {
         let desired = desired_endpoints(&service, &pods);
         let current = self.endpoints.get(key);
         if !needs_write(current.as_deref(), &desired) {
-            return Ok(Outcome::Done);
+            return Ok(Action::await_change());
         }
         let api: Api<Endpoints> = self.client.api(service.metadata.namespace.as_deref());
         let result = match current {
@@ -211,21 +211,21 @@ impl EndpointsController {
             }
         };
         result
-            .map(|()| Outcome::Done)
+            .map(|()| Action::await_change())
             .map_err(|e| ControllerError::api("write", "Endpoints", key, e))
     }
 
     /// Deletes the Endpoints of a service that no longer exists. The call is made even when
     /// the cache has not seen the Endpoints yet, as they may have been written just before.
-    async fn delete_endpoints(&self, key: &str) -> Result<Outcome, ControllerError> {
+    async fn delete_endpoints(&self, key: &str) -> Result<Action, ControllerError> {
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         let api: Api<Endpoints> = self.client.api(Some(namespace));
         match api.delete(name, &DeleteParams::default()).await {
             Ok(()) => {
                 debug!("deleted the endpoints of a deleted service");
-                Ok(Outcome::Done)
+                Ok(Action::await_change())
             }
-            Err(e) if e.is_not_found() => Ok(Outcome::Done),
+            Err(e) if e.is_not_found() => Ok(Action::await_change()),
             Err(e) => Err(ControllerError::api("delete", "Endpoints", key, e)),
         }
     }

@@ -1,6 +1,7 @@
 //! Why a controller, or one sync of one key, failed.
 
 use skiff_api::client::ClientError;
+use skiff_api::runtime::ReconcileError;
 
 /// Errors of the controllers.
 #[derive(Debug, thiserror::Error)]
@@ -47,5 +48,11 @@ impl ControllerError {
     /// behind, and the retry after the next event will see the newer object.
     pub(crate) fn is_conflict(&self) -> bool {
         matches!(self, ControllerError::Api { source, .. } if source.is_conflict())
+    }
+}
+
+impl ReconcileError for ControllerError {
+    fn is_transient(&self) -> bool {
+        self.is_conflict()
     }
 }

@@ -1,19 +1,19 @@
 //! Replication, endpoints and node lifecycle controllers, all API clients.
 //!
-//! Each controller keeps client-side caches ([`skiff_api::cache`]) of the kinds it reads,
-//! turns watch events into keys on a [`Fifo`](skiff_api::cache::Fifo), and lets workers bring
-//! one key at a time to its desired state through the API. Nothing polls the apiserver; the
-//! only timer is the node lifecycle's heartbeat-age check, because time passing is not an event.
+//! Each controller is built on [`skiff_api::runtime`]: informers keep stores of the kinds it
+//! reads and turn each change (with the object's previous state) into keys on a
+//! [`WorkQueue`](skiff_api::runtime::WorkQueue), and `runtime::controller::run` lets workers
+//! reconcile one key at a time through the API. Nothing polls the apiserver; the only timer
+//! is the node lifecycle's (jittered) heartbeat-age check, because time passing is not an
+//! event.
 
 mod config;
 mod endpoints;
 mod error;
-mod informer;
 mod labels;
 mod node_lifecycle;
 mod pod_state;
 mod replication;
-mod worker;
 
 pub use config::{ControllersArgs, ControllersConfig};
 pub use error::ControllerError;

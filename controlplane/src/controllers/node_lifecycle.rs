@@ -11,9 +11,13 @@ mod health;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use skiff_api::cache::{Fifo, IndexFn, Store};
 use skiff_api::client::{Api, Client, DeleteParams};
+use skiff_api::runtime::reflector::{inform, store};
+use skiff_api::runtime::{
+    Action, Change, ControllerConfig, IndexFn, Store, WatcherConfig, WorkQueue, controller,
+};
 use skiff_api::types::{Node, Pod, Resource, Time, values};
+use skiff_api::wait::jittered_interval;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -22,10 +26,10 @@ use tracing::{info, instrument, warn};
 use self::health::{Observed, Timing, decide, with_unknown_conditions};
 use super::config::ControllersConfig;
 use super::error::ControllerError;
-use super::informer::{Change, cache, run_informer};
 use super::pod_state::is_mirror;
-use super::worker::{Outcome, run_workers};
 
+/// Largest random stretch of one node monitor period.
+const MONITOR_JITTER: f64 = 0.1;
 /// Index of pods by the node they are bound to.
 const BY_NODE: &str = "node";
 /// Reason set on the Ready condition of pods whose node stopped reporting.
@@ -42,7 +46,7 @@ struct NodeLifecycle {
     /// Cached pods, indexed by node.
     pods: Store<Pod>,
     /// Keys of nodes to look at.
-    queue: Fifo<()>,
+    queue: WorkQueue,
     /// What was last observed of every node, on this process's clock.
     observed: Mutex<HashMap<String, Observed>>,
     /// Grace period and eviction timeout.
@@ -59,13 +63,13 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
             .cloned()
             .collect()
     });
-    let (node_writer, nodes) = cache::<Node>(Vec::new());
-    let (pod_writer, pods) = cache::<Pod>(vec![(BY_NODE, by_node)]);
+    let (node_writer, nodes) = store::<Node>(Vec::new());
+    let (pod_writer, pods) = store::<Pod>(vec![(BY_NODE, by_node)]);
     let controller = Arc::new(NodeLifecycle {
         client: client.clone(),
         nodes: nodes.clone(),
         pods: pods.clone(),
-        queue: Fifo::new(),
+        queue: WorkQueue::with_shutdown(shutdown.clone()),
         observed: Mutex::new(HashMap::new()),
         timing: Timing {
             grace_period: config.node_monitor_grace_period,
@@ -76,11 +80,11 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
     {
         let c = Arc::clone(&controller);
         let api = client.api::<Node>(None);
-        let (store, shutdown) = (nodes.clone(), shutdown.clone());
-        tasks.spawn(run_informer(
+        let shutdown = shutdown.clone();
+        tasks.spawn(inform(
             api,
+            WatcherConfig::default(),
             node_writer,
-            store,
             shutdown,
             move |change| {
                 c.node_changed(&change);
@@ -89,19 +93,24 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
     }
     {
         let api = client.api::<Pod>(None);
-        let (store, shutdown) = (pods.clone(), shutdown.clone());
+        let shutdown = shutdown.clone();
         // Pods are only read when a node is looked at; their events need no reaction.
-        tasks.spawn(run_informer(api, pod_writer, store, shutdown, |_| {}));
+        tasks.spawn(inform(
+            api,
+            WatcherConfig::default(),
+            pod_writer,
+            shutdown,
+            |_| {},
+        ));
     }
     tokio::select! {
         _ = shutdown.cancelled() => {}
         () = async { nodes.wait_synced().await; pods.wait_synced().await } => {
             info!("node lifecycle controller caches synced");
             let c = Arc::clone(&controller);
-            tasks.spawn(run_workers(
-                "node-lifecycle",
+            tasks.spawn(controller::run(
                 controller.queue.clone(),
-                1,
+                ControllerConfig::new("node-lifecycle", 1),
                 shutdown.clone(),
                 move |key| {
                     let c = Arc::clone(&c);
@@ -129,7 +138,7 @@ impl NodeLifecycle {
         match change {
             Change::Added(node) | Change::Updated { new: node, .. } => {
                 self.observe(node, Instant::now());
-                self.queue.add(&node.key(), ());
+                self.queue.add(&node.key());
             }
             Change::Deleted(node) => {
                 self.observed().remove(&node.key());
@@ -148,25 +157,25 @@ impl NodeLifecycle {
 
     /// Queues every node each `period`: heartbeats age without events.
     async fn monitor(&self, period: std::time::Duration, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Jittered, so controllers restarted together do not check in step.
+        let mut ticks = jittered_interval(period, MONITOR_JITTER);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = ticks.tick() => {}
             }
             for node in self.nodes.list() {
-                self.queue.add(&node.key(), ());
+                self.queue.add(&node.key());
             }
         }
     }
 
     /// Looks at one node and acts on what [`decide`] says.
     #[instrument(skip(self), fields(node = %key))]
-    async fn sync(&self, key: &str) -> Result<Outcome, ControllerError> {
+    async fn sync(&self, key: &str) -> Result<Action, ControllerError> {
         let Some(node) = self.nodes.get(key) else {
             self.observed().remove(key);
-            return Ok(Outcome::Done);
+            return Ok(Action::await_change());
         };
         let now = Instant::now();
         let observed = self.observe(&node, now);
@@ -184,7 +193,7 @@ impl NodeLifecycle {
                         o.marked_not_ready(now);
                     }
                 }
-                Err(e) if e.is_not_found() => return Ok(Outcome::Done),
+                Err(e) if e.is_not_found() => return Ok(Action::await_change()),
                 Err(e) => {
                     return Err(ControllerError::api("update the status of", "Node", key, e));
                 }
@@ -192,12 +201,15 @@ impl NodeLifecycle {
         }
         let pods = self.pods.by_index(BY_NODE, key);
         if plan.evict_pods {
-            return self.evict_pods(key, &pods).await.map(|()| Outcome::Done);
+            return self
+                .evict_pods(key, &pods)
+                .await
+                .map(|()| Action::await_change());
         }
         if plan.mark_pods_not_ready {
             self.mark_pods_not_ready(&pods).await?;
         }
-        Ok(Outcome::Done)
+        Ok(Action::await_change())
     }
 
     /// Sets the Ready condition of `pods` to False where it is not already.

@@ -13,8 +13,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use skiff_api::cache::{Fifo, Store};
 use skiff_api::client::{Api, Client, DeleteParams};
+use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, inform, store};
+use skiff_api::runtime::{
+    Action, Change, ControllerConfig, Store, WatcherConfig, WorkQueue, controller,
+};
 use skiff_api::types::{Pod, ReplicationController, Resource};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -28,9 +31,7 @@ use self::pods::{
 };
 use super::config::ControllersConfig;
 use super::error::ControllerError;
-use super::informer::{BY_NAMESPACE, Change, by_namespace, cache, run_informer};
 use super::labels::selector_matches;
-use super::worker::{Outcome, run_workers};
 
 /// The most pods one sync creates or deletes, so a typo of `replicas: 100000` is gradual.
 const BURST: usize = 500;
@@ -44,48 +45,59 @@ struct Manager {
     /// Cached pods of all namespaces, indexed by namespace.
     pods: Store<Pod>,
     /// Keys of RCs to sync.
-    queue: Fifo<()>,
+    queue: WorkQueue,
     /// Creations and deletions issued and not yet observed.
     expectations: Expectations,
 }
 
 /// Runs the replication manager until `shutdown`.
 pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: CancellationToken) {
-    let (rc_writer, rcs) = cache::<ReplicationController>(vec![(BY_NAMESPACE, by_namespace())]);
-    let (pod_writer, pods) = cache::<Pod>(vec![(BY_NAMESPACE, by_namespace())]);
+    let (rc_writer, rcs) = store::<ReplicationController>(vec![(BY_NAMESPACE, by_namespace())]);
+    let (pod_writer, pods) = store::<Pod>(vec![(BY_NAMESPACE, by_namespace())]);
     let manager = Arc::new(Manager {
         client: client.clone(),
         rcs: rcs.clone(),
         pods: pods.clone(),
-        queue: Fifo::new(),
+        queue: WorkQueue::with_shutdown(shutdown.clone()),
         expectations: Expectations::new(config.expectations_timeout),
     });
     let mut tasks = JoinSet::new();
     {
         let m = Arc::clone(&manager);
         let api = client.api::<ReplicationController>(None);
-        let (store, shutdown) = (rcs.clone(), shutdown.clone());
-        tasks.spawn(run_informer(api, rc_writer, store, shutdown, move |c| {
-            m.rc_changed(c);
-        }));
+        let shutdown = shutdown.clone();
+        tasks.spawn(inform(
+            api,
+            WatcherConfig::default(),
+            rc_writer,
+            shutdown,
+            move |c| {
+                m.rc_changed(c);
+            },
+        ));
     }
     {
         let m = Arc::clone(&manager);
         let api = client.api::<Pod>(None);
-        let (store, shutdown) = (pods.clone(), shutdown.clone());
-        tasks.spawn(run_informer(api, pod_writer, store, shutdown, move |c| {
-            m.pod_changed(c);
-        }));
+        let shutdown = shutdown.clone();
+        tasks.spawn(inform(
+            api,
+            WatcherConfig::default(),
+            pod_writer,
+            shutdown,
+            move |c| {
+                m.pod_changed(c);
+            },
+        ));
     }
     tokio::select! {
         _ = shutdown.cancelled() => {}
         () = async { rcs.wait_synced().await; pods.wait_synced().await } => {
             info!("replication manager caches synced");
             let m = Arc::clone(&manager);
-            tasks.spawn(run_workers(
-                "replication",
+            tasks.spawn(controller::run(
                 manager.queue.clone(),
-                config.replication_workers,
+                ControllerConfig::new("replication", config.replication_workers),
                 shutdown.clone(),
                 move |key| {
                     let m = Arc::clone(&m);
@@ -104,11 +116,11 @@ impl Manager {
     fn rc_changed(&self, change: Change<ReplicationController>) {
         match change {
             Change::Added(rc) | Change::Updated { new: rc, .. } => {
-                self.queue.add(&rc.key(), ());
+                self.queue.add(&rc.key());
             }
             Change::Deleted(rc) => {
                 self.expectations.forget(&rc.key());
-                self.queue.add(&rc.key(), ());
+                self.queue.add(&rc.key());
             }
         }
     }
@@ -145,7 +157,7 @@ impl Manager {
             }
         }
         for key in concerned {
-            self.queue.add(&key, ());
+            self.queue.add(&key);
         }
     }
 
@@ -167,16 +179,16 @@ impl Manager {
 
     /// Brings one RC to its desired replica count and reports its status.
     #[instrument(skip(self), fields(rc = %key))]
-    async fn sync(&self, key: &str) -> Result<Outcome, ControllerError> {
+    async fn sync(&self, key: &str) -> Result<Action, ControllerError> {
         let Some(rc) = self.rcs.get(key) else {
             // Deleted: the apiserver removes its pods; nothing is left to do here.
             self.expectations.forget(key);
-            return Ok(Outcome::Done);
+            return Ok(Action::await_change());
         };
         let namespace = rc.metadata.namespace_or_empty().to_string();
         let candidates = self.pods.by_index(BY_NAMESPACE, &namespace);
         let active = active_pods(&rc, &candidates);
-        let mut outcome = Outcome::Done;
+        let mut outcome = Action::await_change();
         let mut first_error = None;
 
         match self.expectations.readiness(key, Instant::now()) {
@@ -187,7 +199,7 @@ impl Manager {
             }
             Readiness::Waiting(remaining) => {
                 debug!(?remaining, "waiting to observe earlier creates or deletes");
-                outcome = Outcome::RequeueAfter(remaining);
+                outcome = Action::requeue(remaining);
             }
         }
         if let Err(e) = self.claim_pods(&rc, &candidates, &active).await {

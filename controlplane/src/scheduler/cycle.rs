@@ -22,7 +22,7 @@ pub async fn worker(state: SharedState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => None,
             next = state.queue.pop() => next,
         };
-        let Some((key, ())) = next else { break };
+        let Some(key) = next else { break };
         schedule_one(&state, &key).await;
     }
 }
@@ -77,7 +77,7 @@ async fn bind(state: &SharedState, pod: &Pod, key: &str, node: &str) {
             } else {
                 warn!(node = %node, error = %e, retry_in = ?delay, "binding failed");
             }
-            state.queue.requeue(key, (), Some(delay));
+            state.queue.requeue_after(key, delay);
         }
     }
 }
@@ -100,7 +100,7 @@ async fn unschedulable(state: &SharedState, pod: &Pod, key: &str, fit: &FitError
             "could not record PodScheduled=False on the pod"
         ),
     }
-    state.queue.requeue(key, (), Some(delay));
+    state.queue.requeue_after(key, delay);
 }
 
 /// Writes `PodScheduled=False, Unschedulable, message` through the status subresource, only

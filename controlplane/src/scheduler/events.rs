@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use skiff_api::cache::{Event, WatcherError};
+use skiff_api::runtime::{Event, WatcherError};
 use skiff_api::types::{Node, Pod, ReplicationController, Resource};
 use tracing::{debug, warn};
 
@@ -104,7 +104,7 @@ impl EventHandler {
         let expired = self.state.assumed().expire(Instant::now());
         for key in expired {
             warn!(pod = %key, "binding not seen in time; looking at the pod again");
-            self.state.queue.add(&key, ());
+            self.state.queue.add(&key);
         }
     }
 
@@ -116,7 +116,7 @@ impl EventHandler {
             .waiting()
             .retain(|key, _| store.get(key).is_some_and(|p| needs_scheduling(&p)));
         for pod in pods.iter().filter(|p| needs_scheduling(p)) {
-            self.state.queue.add(&pod.key(), ());
+            self.state.queue.add(&pod.key());
         }
         self.retry_unschedulable("pods relisted");
     }
@@ -143,7 +143,7 @@ impl EventHandler {
             // Our own condition write, or a change that cannot help: wait for the backoff.
             return;
         }
-        self.state.queue.add(&key, ());
+        self.state.queue.add(&key);
     }
 
     /// A pod was deleted.

@@ -1,8 +1,8 @@
 //! Assigns unscheduled pods to nodes through the binding subresource.
 //!
-//! The scheduler is an ordinary API client: reflectors keep every pod (indexed by node),
-//! node and replication controller in local stores, unscheduled pods go through a keyed
-//! FIFO, and each is placed by filters (node ready, resources fit, host ports free,
+//! The scheduler is an ordinary API client on [`skiff_api::runtime`]: reflectors keep every
+//! pod (indexed by node), node and replication controller in local stores, unscheduled pods
+//! go through a keyed work queue (retries wait in its timer, not in tasks), and each is placed by filters (node ready, resources fit, host ports free,
 //! nodeSelector) and scores (least requested, spreading), then bound with
 //! `POST pods/{name}/binding`. A pod that fits nowhere gets `PodScheduled=False,
 //! Unschedulable` and is retried with exponential backoff, or at once when a node changes.
@@ -23,10 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use skiff_api::cache::{WatcherConfig, Writer, reflector, watcher};
 use skiff_api::client::{Client, ClientError};
 use skiff_api::duration::parse_duration;
+use skiff_api::runtime::{WatcherConfig, Writer, reflector, watcher};
 use skiff_api::types::{Node, Pod, ReplicationController};
+use skiff_api::wait::jittered_interval;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -205,8 +206,7 @@ pub async fn run(
         tasks.spawn(cycle::worker(Arc::clone(&state), shutdown.clone()));
     }
     let mut handler = events::EventHandler::new(Arc::clone(&state));
-    let mut expiry = tokio::time::interval(Duration::from_secs(1));
-    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut expiry = jittered_interval(Duration::from_secs(1), 0.1);
     info!(scheduler = %name, workers, "scheduler started");
 
     let result = loop {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use skiff_api::cache::{IndexFn, Store};
+use skiff_api::runtime::{IndexFn, Store};
 use skiff_api::types::{Node, Pod, Resource};
 
 use super::assumed::AssumedPods;
@@ -86,7 +86,7 @@ pub fn snapshot(nodes: &Store<Node>, pods: &Store<Pod>, assumed: &AssumedPods) -
 mod tests {
     use std::time::{Duration, Instant};
 
-    use skiff_api::cache::Writer;
+    use skiff_api::runtime::Writer;
     use skiff_api::types::ObjectMeta;
 
     use super::*;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use skiff_api::cache::{Fifo, Store};
 use skiff_api::client::Client;
+use skiff_api::runtime::{Store, WorkQueue};
 use skiff_api::types::{Node, Pod, PodSpec, ReplicationController};
 use skiff_api::wait::Backoff;
 
@@ -60,7 +60,7 @@ pub struct SchedulerState {
     /// Every replication controller, for spreading their pods.
     pub rcs: Store<ReplicationController>,
     /// Keys (`namespace/name`) of pods to look at.
-    pub queue: Fifo<()>,
+    pub queue: WorkQueue,
     /// Pods placed by this scheduler and not yet seen bound. The lock also serialises
     /// decisions, so two workers never place against the same free capacity.
     pub assumed: Mutex<AssumedPods>,
@@ -84,7 +84,7 @@ impl SchedulerState {
             pods,
             nodes,
             rcs,
-            queue: Fifo::new(),
+            queue: WorkQueue::new(),
             assumed: Mutex::new(assumed),
             waiting: Mutex::new(HashMap::new()),
         }
@@ -148,7 +148,7 @@ impl SchedulerState {
             .map(|(k, _)| k.clone())
             .collect();
         for key in &keys {
-            self.queue.add(key, ());
+            self.queue.add(key);
         }
         keys.len()
     }
@@ -173,7 +173,7 @@ pub type SharedState = Arc<SchedulerState>;
 mod tests {
     use std::collections::BTreeMap;
 
-    use skiff_api::cache::Writer;
+    use skiff_api::runtime::Writer;
     use skiff_api::types::{NodeCondition, NodeStatus, ObjectMeta, Quantity};
 
     use super::*;

@@ -1,10 +1,14 @@
 //! The reflector's Store: one writer, many cheap readers, with secondary indexes.
+//!
+//! Every write hands back what it replaced, so a consumer learns an object's previous state
+//! from the write itself rather than by reading the store before it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::watch;
 
+use super::Change;
 use crate::types::Resource;
 
 /// Computes the index values of an object (e.g. its `spec.nodeName`).
@@ -74,48 +78,67 @@ impl<T: Resource> Writer<T> {
             .insert(name.to_string(), HashMap::new());
     }
 
-    /// Inserts or replaces an object.
-    pub fn apply(&self, object: T) {
+    /// Inserts or replaces an object; returns the state it replaced, if any.
+    pub fn apply(&self, object: T) -> Option<Arc<T>> {
+        self.apply_arc(Arc::new(object))
+    }
+
+    /// [`Writer::apply`] for an object already behind an `Arc`.
+    pub fn apply_arc(&self, object: Arc<T>) -> Option<Arc<T>> {
         let key = object.key();
         let rv = object.metadata().resource_version.clone();
         let mut inner = write(&self.inner);
-        if let Some(old) = inner.objects.remove(&key) {
-            self.unindex(&mut inner, &key, &old);
+        let old = inner.objects.remove(&key);
+        if let Some(old) = &old {
+            self.unindex(&mut inner, &key, old);
         }
         self.index(&mut inner, &key, &object);
-        inner.objects.insert(key, Arc::new(object));
+        inner.objects.insert(key, object);
         if let Some(rv) = rv {
             inner.resource_version = rv;
         }
+        old
     }
 
-    /// Removes an object.
-    pub fn delete(&self, object: &T) {
+    /// Removes an object; returns the state the store held, if any.
+    pub fn delete(&self, object: &T) -> Option<Arc<T>> {
         let key = object.key();
         let mut inner = write(&self.inner);
-        if let Some(old) = inner.objects.remove(&key) {
-            self.unindex(&mut inner, &key, &old);
+        let old = inner.objects.remove(&key);
+        if let Some(old) = &old {
+            self.unindex(&mut inner, &key, old);
         }
         if let Some(rv) = object.metadata().resource_version.clone() {
             inner.resource_version = rv;
         }
+        old
     }
 
-    /// Replaces the whole content with a fresh list read at `resource_version`.
-    pub fn replace(&self, objects: Vec<T>, resource_version: String) {
+    /// Replaces the whole content with a fresh list read at `resource_version`; returns what
+    /// that changed: every listed object as added or updated (with its previous state), and
+    /// every object that vanished as deleted (with its last known state).
+    pub fn replace(&self, objects: Vec<T>, resource_version: String) -> Vec<Change<T>> {
         let mut inner = write(&self.inner);
-        inner.objects.clear();
+        let mut previous = std::mem::take(&mut inner.objects);
         for index in inner.indices.values_mut() {
             index.clear();
         }
+        let mut changes = Vec::with_capacity(objects.len());
         for object in objects {
             let key = object.key();
-            self.index(&mut inner, &key, &object);
-            inner.objects.insert(key, Arc::new(object));
+            let new = Arc::new(object);
+            self.index(&mut inner, &key, &new);
+            inner.objects.insert(key.clone(), Arc::clone(&new));
+            changes.push(match previous.remove(&key) {
+                Some(old) => Change::Updated { old, new },
+                None => Change::Added(new),
+            });
         }
+        changes.extend(previous.into_values().map(Change::Deleted));
         inner.resource_version = resource_version;
         drop(inner);
         self.synced.send_replace(true);
+        changes
     }
 
     /// Records progress (a bookmark) without changing objects.
@@ -255,6 +278,48 @@ mod tests {
         assert_eq!(reader.resource_version(), "4");
         assert!(reader.get("default/a").is_some());
         assert!(reader.get("default/b").is_none());
+    }
+
+    #[test]
+    fn writes_hand_back_the_previous_state() {
+        let (writer, _store) = Writer::<Pod>::new();
+        assert!(writer.apply(pod("a", None, "1")).is_none());
+        let old = writer.apply(pod("a", Some("n1"), "2")).unwrap();
+        assert_eq!(old.metadata.resource_version.as_deref(), Some("1"));
+        let last = writer.delete(&pod("a", None, "3")).unwrap();
+        assert_eq!(last.spec.node_name.as_deref(), Some("n1"));
+        assert!(writer.delete(&pod("a", None, "4")).is_none());
+    }
+
+    #[test]
+    fn replace_reports_adds_updates_and_what_vanished() {
+        let (writer, store) = Writer::<Pod>::new();
+        writer.apply(pod("a", None, "1"));
+        writer.apply(pod("gone", None, "2"));
+        let mut seen: Vec<String> = writer
+            .replace(vec![pod("a", None, "5"), pod("new", None, "6")], "6".into())
+            .into_iter()
+            .map(|c| match c {
+                Change::Added(p) => format!("added {}", p.key()),
+                Change::Updated { old, new } => format!(
+                    "updated {} {}->{}",
+                    new.key(),
+                    old.metadata.resource_version.as_deref().unwrap_or(""),
+                    new.metadata.resource_version.as_deref().unwrap_or("")
+                ),
+                Change::Deleted(p) => format!("deleted {}", p.key()),
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                "added default/new",
+                "deleted default/gone",
+                "updated default/a 1->5"
+            ]
+        );
+        assert_eq!(store.len(), 2);
     }
 
     #[tokio::test]
