@@ -143,6 +143,7 @@ impl Controlplane {
             .map_err(listen_error)?;
         let address = listener.local_addr().map_err(listen_error)?;
         let shutdown = shutdown.child_token();
+        let storage = storage.instrumented(config.server.metrics.clone());
         let state = AppState::start(Arc::new(storage), config.server.clone(), shutdown.clone());
         let parts = start_parts(&config, address, &shutdown)?;
         let task = tokio::spawn(serve(
@@ -200,7 +201,10 @@ fn start_parts(
     let url = local_url(address);
     let client =
         Client::new(&url).map_err(|source| ControlplaneError::LocalClient { url, source })?;
-    if let Some(scheduler) = config.scheduler.clone() {
+    if let Some(mut scheduler) = config.scheduler.clone() {
+        scheduler
+            .metrics
+            .get_or_insert_with(|| config.server.metrics.clone());
         let (client, token) = (client.clone(), shutdown.clone());
         parts.spawn(async move {
             scheduler::run(client, scheduler, token).await.map_err(|e| {

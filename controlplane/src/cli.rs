@@ -1,5 +1,6 @@
-//! The command line of `skiff-controlplane`: its flags (each with a `SKIFF_…` environment
-//! variable) and how they map onto a [`ControlplaneConfig`].
+//! The command line of `skiff-controlplane`: its flags (each with a `SKIFF_CONTROLPLANE_…`
+//! environment variable and a `--config` file key, the long flag name) and how they map onto
+//! a [`ControlplaneConfig`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,9 @@ use crate::scheduler::{SchedulerArgs, SchedulerOptions};
 use crate::storage::StorageConfig;
 use crate::watchcache::WatchCacheConfig;
 
-/// Command-line flags; every one can also be set through its `SKIFF_…` environment variable.
+/// Command-line flags; every one can also be set through its `SKIFF_CONTROLPLANE_…`
+/// environment variable or as a key of the `--config` file (a flag beats the environment,
+/// which beats the file; the `SKIFF_…` names of older releases are still read, with a warning).
 #[derive(Debug, Parser)]
 #[command(
     name = "skiff-controlplane",
@@ -39,17 +42,28 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Run only the replication, endpoints and node lifecycle controllers, against --server.
     Controllers(StandaloneControllers),
+    /// Print a kubeconfig for the server these flags (or this --config file) describe, e.g.
+    /// `skiff-controlplane kubeconfig > skiff.kubeconfig; kubectl --kubeconfig skiff.kubeconfig get nodes`.
+    Kubeconfig(Box<Args>),
 }
 
 /// Flags of `skiff-controlplane controllers`.
 #[derive(Debug, clap::Args)]
 pub struct StandaloneControllers {
+    /// YAML file of settings, one key per long flag; flags and the environment override it.
+    #[arg(long, env = "SKIFF_CONTROLPLANE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// URL of the API server.
-    #[arg(long, env = "SKIFF_SERVER", default_value = "http://127.0.0.1:6443")]
+    #[arg(
+        long,
+        env = "SKIFF_CONTROLPLANE_SERVER",
+        default_value = "http://127.0.0.1:6443"
+    )]
     pub server: String,
 
     /// Log format.
-    #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// The controllers' tuning.
@@ -60,41 +74,54 @@ pub struct StandaloneControllers {
 /// Flags of the API server (and of the scheduler and controllers it runs in-process).
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// YAML file of settings, one key per long flag (`data-dir: /var/lib/skiff`); flags and
+    /// the environment override it.
+    #[arg(long, env = "SKIFF_CONTROLPLANE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Address the API listens on (plain HTTP).
-    #[arg(long, env = "SKIFF_LISTEN", default_value = "127.0.0.1:6443")]
+    #[arg(
+        long,
+        env = "SKIFF_CONTROLPLANE_LISTEN",
+        default_value = "127.0.0.1:6443"
+    )]
     pub listen: SocketAddr,
 
     /// Directory of the embedded store (ignored with --etcd-endpoints).
-    #[arg(long, env = "SKIFF_DATA_DIR", default_value = "./skiff-data")]
+    #[arg(
+        long,
+        env = "SKIFF_CONTROLPLANE_DATA_DIR",
+        default_value = "./skiff-data"
+    )]
     pub data_dir: PathBuf,
 
     /// Comma-separated etcd client URLs; when set, objects live in etcd instead of the
     /// embedded store.
-    #[arg(long, env = "SKIFF_ETCD_ENDPOINTS", value_delimiter = ',')]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_ETCD_ENDPOINTS", value_delimiter = ',')]
     pub etcd_endpoints: Vec<String>,
 
     /// Prefix of every etcd key, so several installations can share one etcd.
-    #[arg(long, env = "SKIFF_ETCD_PREFIX", default_value = "/skiff")]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_ETCD_PREFIX", default_value = "/skiff")]
     pub etcd_prefix: String,
 
     /// How many recent events per kind a watch can resume from.
-    #[arg(long, env = "SKIFF_WATCH_WINDOW", default_value_t = 1000)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_WATCH_WINDOW", default_value_t = 1000)]
     pub watch_window: usize,
 
     /// How often watches that ask for bookmarks get one (e.g. `1s`, `500ms`, `1m`).
-    #[arg(long, env = "SKIFF_BOOKMARK_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_BOOKMARK_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub bookmark_interval: Duration,
 
     /// Log format.
-    #[arg(long, env = "SKIFF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Do not run the scheduler in this process (run `skiff-controlplane scheduler` instead).
-    #[arg(long, env = "SKIFF_NO_SCHEDULER")]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_NO_SCHEDULER")]
     pub no_scheduler: bool,
 
     /// Do not run the controllers in this process (run `skiff-controlplane controllers`).
-    #[arg(long, env = "SKIFF_NO_CONTROLLERS")]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_NO_CONTROLLERS")]
     pub no_controllers: bool,
 
     /// The in-process scheduler's tuning.

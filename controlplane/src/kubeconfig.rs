@@ -1,5 +1,5 @@
 //! `skiff-controlplane kubeconfig`: a kubeconfig for the server this configuration runs, so
-//! kubectl needs no `--server` flag (`kubectl --kubeconfig <(skiff-controlplane kubeconfig)`).
+//! kubectl needs no `--server` flag (`skiff-controlplane kubeconfig > skiff.kubeconfig`, then `kubectl --kubeconfig skiff.kubeconfig …`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -101,6 +101,11 @@ pub fn server_url(listen: &str) -> Result<String, KubeconfigError> {
         ip => ip,
     };
     Ok(format!("http://{}", SocketAddr::new(ip, address.port())))
+}
+
+/// The kubeconfig for a server listening on `listen`, as reached from this machine.
+pub fn for_listen(listen: std::net::SocketAddr) -> Result<String, KubeconfigError> {
+    render(&server_url(&listen.to_string())?)
 }
 
 /// A kubeconfig (YAML) whose only context points at `server`.

@@ -1,23 +1,20 @@
 //! skiff-controlplane: the API server over an embedded store (default) or etcd, with the
-//! scheduler and the controllers running in-process as API clients.
-//!
-//! With no flags it keeps its data in `./skiff-data` and serves plain HTTP on
-//! 127.0.0.1:6443. `skiff-controlplane scheduler --server URL` and `skiff-controlplane
-//! controllers --server URL` run those parts on their own against any controlplane (start the
-//! server with `--no-scheduler` / `--no-controllers` then). SIGINT and SIGTERM stop it cleanly:
-//! open watches end, in-flight requests finish, and it exits with code 0.
-//!
+//! scheduler and controllers in-process; `scheduler`, `controllers` and `kubeconfig` are
+//! subcommands. SIGINT/SIGTERM stop it cleanly (watches end, requests finish, exit 0).
 //! Everything but flags, logging and signals lives in the library: [`Controlplane::start`].
 
 use anyhow::Context;
-use clap::Parser;
 use skiff_api::client::Client;
+use skiff_api::config_file::{self, EnvPrefixes};
 use skiff_controlplane::cli::{Args, Cli, Command, LogFormat, StandaloneControllers};
 use skiff_controlplane::controllers::{self, ControllersConfig};
 use skiff_controlplane::scheduler::{self, SchedulerArgs};
-use skiff_controlplane::{Controlplane, ControlplaneConfig};
+use skiff_controlplane::{Controlplane, kubeconfig};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
+
+/// Deprecation notices from reading the settings, logged once logging is up.
+static SETTING_WARNINGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 /// Installs the log subscriber; `RUST_LOG` overrides the default `info` level.
 fn init_logging(format: LogFormat) {
@@ -30,6 +27,9 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+    for warning in SETTING_WARNINGS.get().into_iter().flatten() {
+        warn!("{warning}");
     }
 }
 
@@ -54,20 +54,27 @@ fn stop_on_signals() -> anyhow::Result<CancellationToken> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    let settings = config_file::parse::<Cli>(EnvPrefixes {
+        current: "SKIFF_CONTROLPLANE_",
+        legacy: "SKIFF_",
+    });
+    SETTING_WARNINGS.get_or_init(|| settings.warnings);
+    match settings.value.command {
         Some(Command::Scheduler(args)) => run_scheduler(args).await,
         Some(Command::Controllers(args)) => run_controllers(args).await,
-        None => run_server(cli.server).await,
+        Some(Command::Kubeconfig(args)) => {
+            print!("{}", kubeconfig::for_listen(args.listen)?);
+            Ok(())
+        }
+        None => run_server(settings.value.server).await,
     }
 }
 
 /// `skiff-controlplane scheduler`: the scheduler alone, against a remote API.
 async fn run_scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     init_logging(LogFormat::Text);
-    let shutdown = stop_on_signals()?;
     info!(server = %args.server, "running the scheduler");
-    scheduler::run_with_args(&args, shutdown).await?;
+    scheduler::run_with_args(&args, stop_on_signals()?).await?;
     info!("stopped");
     Ok(())
 }
@@ -86,9 +93,6 @@ async fn run_controllers(args: StandaloneControllers) -> anyhow::Result<()> {
 /// The default command: the whole controlplane, until a stop signal.
 async fn run_server(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let config: ControlplaneConfig = args.config();
-    let shutdown = stop_on_signals()?;
-    let controlplane = Controlplane::start(config, shutdown).await?;
-    controlplane.wait().await?;
-    Ok(())
+    let controlplane = Controlplane::start(args.config(), stop_on_signals()?).await?;
+    Ok(controlplane.wait().await?)
 }

@@ -37,7 +37,12 @@ pub async fn serve(
     let from = query.revision("resourceVersion")?;
     let timeout = query.number("timeoutSeconds")?.map(Duration::from_secs);
     let events = state.node_manifests.watch(&node, from, timeout).await?;
-    let lines = events.map(|event| line(&event));
+    // Counted as an open watch for as long as the stream lives.
+    let open = state.config.metrics.watcher("nodes/manifests");
+    let lines = events.map(move |event| {
+        let _open = &open;
+        line(&event)
+    });
     Ok(match upgrade.ok() {
         Some(upgrade) => {
             let shutdown = state.shutdown.clone();

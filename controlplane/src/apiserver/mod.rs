@@ -34,7 +34,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use skiff_api::Status;
 use skiff_api::types::{Endpoints, Node, Pod, ReplicationController, Service};
@@ -91,7 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(discovery::ready))
         .route("/livez", get(discovery::healthy))
         .route("/openapi/v3", get(openapi::root))
-        .route("/openapi/v3/api/v1", get(openapi::core_v1));
+        .route("/openapi/v3/api/v1", get(openapi::core_v1))
+        .route("/metrics", get(metrics));
     let router = kind_routes::<Pod>(router);
     let router = kind_routes::<Node>(router);
     let router = kind_routes::<ReplicationController>(router);
@@ -120,8 +121,27 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(errors_as_status))
+        .layer(middleware::from_fn_with_state(
+            state.config.metrics.clone(),
+            crate::metrics::http::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `/metrics`: the controlplane's Prometheus metrics in the text format.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.config.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(err) => status_response(&Status::internal(format!("encoding metrics: {err}"))),
+    }
 }
 
 /// The collection, object and `/status` routes of kind `T`.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use skiff_api::types::{Endpoints, Node, Pod, ReplicationController, Service};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::ControlplaneMetrics;
 use crate::registry::{NodeManifests, Registry, Strategy};
 use crate::storage::AnyStorage;
 use crate::watchcache::WatchCacheConfig;
@@ -20,6 +21,8 @@ pub struct ServerConfig {
     pub watch: WatchCacheConfig,
     /// Largest request body; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Where requests, watches and storage operations are counted (`/metrics`).
+    pub metrics: ControlplaneMetrics,
 }
 
 impl Default for ServerConfig {
@@ -27,6 +30,7 @@ impl Default for ServerConfig {
         ServerConfig {
             watch: WatchCacheConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            metrics: ControlplaneMetrics::new(),
         }
     }
 }

@@ -42,7 +42,12 @@ pub async fn serve<T: Served>(
         "watch"
     );
     let items = T::registry(state).watch(request).await;
-    let lines = items.map(move |item| encode(&item, as_table));
+    // Counted as an open watch for as long as the stream lives.
+    let open = state.config.metrics.watcher(T::PLURAL);
+    let lines = items.map(move |item| {
+        let _open = &open;
+        encode(&item, as_table)
+    });
     Ok(match upgrade {
         Some(upgrade) => {
             let shutdown = state.shutdown.clone();

@@ -39,22 +39,30 @@ impl Default for ControllersConfig {
 #[derive(Clone, Debug, clap::Args)]
 pub struct ControllersArgs {
     /// How long a node may go without a new heartbeat before it is marked Ready=Unknown.
-    #[arg(long, env = "SKIFF_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = parse_duration)]
     pub node_monitor_grace_period: Duration,
     /// How often node heartbeats are checked.
-    #[arg(long, env = "SKIFF_NODE_MONITOR_PERIOD", default_value = "5s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_NODE_MONITOR_PERIOD", default_value = "5s", value_parser = parse_positive_duration)]
     pub node_monitor_period: Duration,
     /// How long a node may be not Ready before its pods are deleted and replaced elsewhere.
-    #[arg(long, env = "SKIFF_POD_EVICTION_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_POD_EVICTION_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub pod_eviction_timeout: Duration,
     /// How long the replication manager waits to see its own creates and deletes.
-    #[arg(long, env = "SKIFF_RC_EXPECTATIONS_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "SKIFF_CONTROLPLANE_RC_EXPECTATIONS_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub rc_expectations_timeout: Duration,
     /// Replication controllers synced in parallel.
-    #[arg(long, env = "SKIFF_CONCURRENT_RC_SYNCS", default_value_t = 4)]
+    #[arg(
+        long,
+        env = "SKIFF_CONTROLPLANE_CONCURRENT_RC_SYNCS",
+        default_value_t = 4
+    )]
     pub concurrent_rc_syncs: usize,
     /// Services whose endpoints are synced in parallel.
-    #[arg(long, env = "SKIFF_CONCURRENT_ENDPOINT_SYNCS", default_value_t = 4)]
+    #[arg(
+        long,
+        env = "SKIFF_CONTROLPLANE_CONCURRENT_ENDPOINT_SYNCS",
+        default_value_t = 4
+    )]
     pub concurrent_endpoint_syncs: usize,
 }
 

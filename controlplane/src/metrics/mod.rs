@@ -159,6 +159,25 @@ impl ControlplaneMetrics {
         Ok(out)
     }
 
+    /// Records one scheduling attempt (`scheduled`, `unschedulable` or `error`), how long
+    /// it took, and how many pods still wait in the scheduler's queue.
+    pub fn record_scheduling_attempt(
+        &self,
+        result: &'static str,
+        took: std::time::Duration,
+        queued: usize,
+    ) {
+        self.scheduler_attempts
+            .get_or_create(&AttemptLabels { result })
+            .inc();
+        self.scheduler_attempt_duration.observe(took.as_secs_f64());
+        self.queue_depth
+            .get_or_create(&ControllerLabel {
+                controller: "scheduler",
+            })
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    }
+
     /// The gauge of open watches on `resource`, to hold for as long as a watch is open.
     pub fn watcher(&self, resource: &str) -> WatcherGuard {
         let gauge = self

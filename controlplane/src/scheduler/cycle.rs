@@ -46,14 +46,22 @@ pub async fn schedule_one(state: &SharedState, key: &str) {
         state.queue.done(key);
         return;
     }
-    match state.decide_and_assume(&pod) {
+    let started = std::time::Instant::now();
+    let result = match state.decide_and_assume(&pod) {
         Ok(node) => bind(state, &pod, key, &node).await,
-        Err(fit) => unschedulable(state, &pod, key, &fit).await,
+        Err(fit) => {
+            unschedulable(state, &pod, key, &fit).await;
+            "unschedulable"
+        }
+    };
+    if let Some(metrics) = &state.config.metrics {
+        metrics.record_scheduling_attempt(result, started.elapsed(), state.queue.len());
     }
 }
 
-/// Binds `pod` to `node`; on failure drops the assumption and retries later.
-async fn bind(state: &SharedState, pod: &Pod, key: &str, node: &str) {
+/// Binds `pod` to `node`; on failure drops the assumption and retries later. Returns the
+/// attempt's result as the metrics name it: `scheduled` or `error`.
+async fn bind(state: &SharedState, pod: &Pod, key: &str, node: &str) -> &'static str {
     let namespace = pod.metadata.namespace_or_empty();
     let name = pod.metadata.name_or_empty();
     match state.client.bind(namespace, name, node).await {
@@ -61,6 +69,7 @@ async fn bind(state: &SharedState, pod: &Pod, key: &str, node: &str) {
             info!(node = %node, "bound pod");
             state.stop_waiting(key);
             state.queue.done(key);
+            "scheduled"
         }
         Err(e) => {
             state.assumed().forget(key);
@@ -68,7 +77,7 @@ async fn bind(state: &SharedState, pod: &Pod, key: &str, node: &str) {
                 debug!(node = %node, "pod vanished before it was bound");
                 state.stop_waiting(key);
                 state.queue.done(key);
-                return;
+                return "error";
             }
             let delay = state.next_retry(key, None);
             if is_conflict(&e) {
@@ -78,6 +87,7 @@ async fn bind(state: &SharedState, pod: &Pod, key: &str, node: &str) {
                 warn!(node = %node, error = %e, retry_in = ?delay, "binding failed");
             }
             state.queue.requeue_after(key, delay);
+            "error"
         }
     }
 }

@@ -18,6 +18,7 @@ mod scores;
 mod state;
 mod unschedulable;
 
+use crate::metrics::ControlplaneMetrics;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct SchedulerConfig {
     /// How long a pod placed by this scheduler counts on its node without the watch
     /// showing the binding.
     pub assume_ttl: Duration,
+    /// Where attempts, their latency and the queue depth are recorded, when in a controlplane.
+    pub metrics: Option<ControlplaneMetrics>,
 }
 
 /// Binding workers by default: decisions are serialised under one lock (with the assume
@@ -70,6 +73,7 @@ impl Default for SchedulerConfig {
             unschedulable_backoff_cap: Duration::from_secs(60),
             workers: DEFAULT_WORKERS,
             assume_ttl: Duration::from_secs(30),
+            metrics: None,
         }
     }
 }
@@ -91,8 +95,15 @@ pub enum SchedulerError {
 /// Command-line flags of a stand-alone scheduler (`skiff-controlplane scheduler`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct SchedulerArgs {
+    /// YAML file of settings, one key per long flag; flags and the environment override it.
+    #[arg(long, env = "SKIFF_CONTROLPLANE_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// URL of the apiserver to schedule for.
-    #[arg(long, env = "SKIFF_SERVER", default_value = "http://127.0.0.1:6443")]
+    #[arg(
+        long,
+        env = "SKIFF_CONTROLPLANE_SERVER",
+        default_value = "http://127.0.0.1:6443"
+    )]
     pub server: String,
     /// The scheduler's tunables.
     #[command(flatten)]
@@ -106,14 +117,14 @@ pub struct SchedulerOptions {
     /// Name the scheduler logs under.
     #[arg(
         long = "scheduler-name",
-        env = "SKIFF_SCHEDULER_NAME",
+        env = "SKIFF_CONTROLPLANE_SCHEDULER_NAME",
         default_value = "skiff-scheduler"
     )]
     pub name: String,
     /// First retry delay of an unschedulable pod (e.g. 500ms, 1s, 2m).
     #[arg(
         long = "scheduler-backoff-base",
-        env = "SKIFF_SCHEDULER_BACKOFF_BASE",
+        env = "SKIFF_CONTROLPLANE_SCHEDULER_BACKOFF_BASE",
         default_value = "1s",
         value_parser = parse_duration
     )]
@@ -121,7 +132,7 @@ pub struct SchedulerOptions {
     /// Largest retry delay of an unschedulable pod.
     #[arg(
         long = "scheduler-backoff-cap",
-        env = "SKIFF_SCHEDULER_BACKOFF_CAP",
+        env = "SKIFF_CONTROLPLANE_SCHEDULER_BACKOFF_CAP",
         default_value = "60s",
         value_parser = parse_duration
     )]
@@ -129,7 +140,7 @@ pub struct SchedulerOptions {
     /// How many pods are bound concurrently.
     #[arg(
         long = "scheduler-workers",
-        env = "SKIFF_SCHEDULER_WORKERS",
+        env = "SKIFF_CONTROLPLANE_SCHEDULER_WORKERS",
         default_value_t = DEFAULT_WORKERS
     )]
     pub workers: usize,

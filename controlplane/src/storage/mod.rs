@@ -21,6 +21,8 @@ mod error;
 pub mod etcd;
 mod types;
 
+use crate::metrics::ControlplaneMetrics;
+use crate::metrics::storage::InstrumentedStorage;
 pub use embedded::{EmbeddedOptions, EmbeddedStorage};
 pub use error::{BackendError, StorageError};
 pub use etcd::EtcdStorage;
@@ -106,6 +108,23 @@ pub enum AnyStorage {
     Embedded(EmbeddedStorage),
     /// The etcd-backed store.
     Etcd(EtcdStorage),
+    /// The embedded store, each operation timed into the controlplane's metrics.
+    TimedEmbedded(InstrumentedStorage<EmbeddedStorage>),
+    /// The etcd-backed store, each operation timed into the controlplane's metrics.
+    TimedEtcd(InstrumentedStorage<EtcdStorage>),
+}
+
+impl AnyStorage {
+    /// The same backend with every operation's latency and result recorded in `metrics`.
+    pub fn instrumented(self, metrics: ControlplaneMetrics) -> AnyStorage {
+        match self {
+            AnyStorage::Embedded(s) => {
+                AnyStorage::TimedEmbedded(InstrumentedStorage::new(s, metrics))
+            }
+            AnyStorage::Etcd(s) => AnyStorage::TimedEtcd(InstrumentedStorage::new(s, metrics)),
+            timed => timed,
+        }
+    }
 }
 
 /// Opens the backend `config` describes.
@@ -133,6 +152,8 @@ macro_rules! delegate {
         match $self {
             AnyStorage::Embedded($s) => $call.await,
             AnyStorage::Etcd($s) => $call.await,
+            AnyStorage::TimedEmbedded($s) => $call.await,
+            AnyStorage::TimedEtcd($s) => $call.await,
         }
     };
 }
