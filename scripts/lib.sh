@@ -35,7 +35,7 @@ apt_install() {
 
 # Install every Debian package skiff's build, tests and `scripts/run` need that this machine
 # lacks: protoc *and* the protobuf include files (etcd-client's build script needs both), etcd,
-# docker-registry and a static busybox (the local test and example images). Both README
+# docker-registry, a static busybox (the local test and example images), flock and kill. Both README
 # commands call this, so a fresh Debian machine with Rust and Docker needs nothing by hand.
 install_prerequisites() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (https://rustup.rs)"
@@ -46,6 +46,9 @@ install_prerequisites() {
     [ -x /usr/bin/docker-registry ] || pkgs+=(docker-registry)
     find_static_busybox >/dev/null || pkgs+=(busybox-static)
     command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
+    # The e2e harness stops the daemons it starts with the kill program (not bash's builtin),
+    # which minimal Debian systems and images lack.
+    type -P kill >/dev/null 2>&1 || pkgs+=(procps)
     if ! docker info >/dev/null 2>&1 && ! command -v docker >/dev/null 2>&1; then
         pkgs+=(docker.io)
     fi
