@@ -16,3 +16,6 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod status;
+
+#[cfg(test)]
+mod test_logs;

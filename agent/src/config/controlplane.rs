@@ -436,7 +436,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use skiff_api::Status;
-    use skiff_api::types::{Container, ObjectMeta, Pod, PodSpec, WatchEvent};
+    use skiff_api::types::{ObjectMeta, Pod, PodSpec, WatchEvent};
     use tokio::sync::watch;
 
     use super::*;
@@ -538,12 +538,7 @@ mod tests {
             },
             spec: PodSpec {
                 node_name: Some(NODE.into()),
-                containers: vec![Container {
-                    name: "c".into(),
-                    image: image.into(),
-                    ..Container::default()
-                }],
-                ..PodSpec::default()
+                ..PodSpec::one_container("c", image)
             },
             ..Pod::default()
         }

@@ -454,12 +454,13 @@ fn content_hash(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use tokio::sync::watch;
 
     use super::*;
     use crate::config::{DesiredState, Merger};
+    use crate::test_logs::capture_logs;
 
     const NODE: &str = "edge-1";
 
@@ -484,33 +485,6 @@ spec:
     ports:
     - containerPort: 70000
 "#;
-
-    /// A log writer that keeps everything written to it.
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// Runs `f` with a subscriber recording every log line and returns its result and the lines.
-    fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let result = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        (result, text.lines().map(str::to_owned).collect())
-    }
 
     fn names(outcome: &ScanOutcome) -> Vec<String> {
         match outcome {

@@ -293,7 +293,7 @@ pub fn pod_key(desired: &DesiredPod) -> String {
 
 #[cfg(test)]
 mod tests {
-    use skiff_api::types::{Container, ObjectMeta, Pod, PodSpec};
+    use skiff_api::types::{ObjectMeta, Pod, PodSpec};
 
     use super::*;
     use crate::config::PodSource;
@@ -307,14 +307,7 @@ mod tests {
                     uid: Some(format!("uid-{name}")),
                     ..ObjectMeta::default()
                 },
-                spec: PodSpec {
-                    containers: vec![Container {
-                        name: "c".into(),
-                        image: image.into(),
-                        ..Container::default()
-                    }],
-                    ..PodSpec::default()
-                },
+                spec: PodSpec::one_container("c", image),
                 ..Pod::default()
             },
             source,

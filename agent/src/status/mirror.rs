@@ -289,7 +289,7 @@ impl<A: PodApi> MirrorPodManager<A> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use skiff_api::types::{Container, PodSpec};
+    use skiff_api::types::PodSpec;
 
     use super::*;
     use crate::config::DesiredPod;
@@ -305,14 +305,7 @@ mod tests {
                 labels: BTreeMap::from([("app".to_string(), name.to_string())]),
                 ..ObjectMeta::default()
             },
-            spec: PodSpec {
-                containers: vec![Container {
-                    name: "c".into(),
-                    image: image.into(),
-                    ..Container::default()
-                }],
-                ..PodSpec::default()
-            },
+            spec: PodSpec::one_container("c", image),
             ..Pod::default()
         };
         prepare_static_pod(&mut pod, NODE);

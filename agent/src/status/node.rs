@@ -139,7 +139,7 @@ impl HostFacts {
                 .map(|id| id.trim().to_string())
                 .unwrap_or_default(),
             operating_system: std::env::consts::OS.to_string(),
-            architecture: go_arch(std::env::consts::ARCH).to_string(),
+            architecture: skiff_api::platform::host_go_arch().to_string(),
         }
     }
 }
@@ -163,18 +163,6 @@ pub fn os_release_pretty_name(os_release: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))?;
     let value = value.trim().trim_matches('"').trim_matches('\'');
     (!value.is_empty()).then(|| value.to_string())
-}
-
-/// Rust's architecture name in Go's spelling, as Kubernetes labels use it.
-pub fn go_arch(rust_arch: &str) -> &str {
-    match rust_arch {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    }
 }
 
 /// Whether the container runtime answers, as the Ready condition reports it.
@@ -571,9 +559,7 @@ mod tests {
             Some("Debian GNU/Linux 12 (bookworm)")
         );
         assert_eq!(os_release_pretty_name("NAME=x"), None);
-        assert_eq!(go_arch("x86_64"), "amd64");
-        assert_eq!(go_arch("aarch64"), "arm64");
-        assert_eq!(go_arch("riscv64"), "riscv64");
+        // The architecture mapping itself is tested in skiff_api::platform.
         let detected = HostFacts::detect("edge-1");
         assert!(detected.cpu_cores >= 1);
         assert!(detected.memory_bytes > 0);

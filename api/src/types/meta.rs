@@ -128,3 +128,24 @@ pub struct ObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
 }
+
+/// Declares a top-level API object: the `apiVersion`, `kind` and `metadata` every stored
+/// kind starts with, then the kind's own fields, so those three are written once.
+#[macro_export]
+macro_rules! api_object {
+    ($(#[$attr:meta])* pub struct $name:ident { $($fields:tt)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            /// The API group and version (`v1`, `autoscaling/v1`); filled in on the wire.
+            #[serde(default)]
+            pub api_version: String,
+            /// The kind's name (`Pod`, `Node`, …); filled in on the wire.
+            #[serde(default)]
+            pub kind: String,
+            /// Name, namespace, labels, annotations and the server's bookkeeping.
+            #[serde(default)]
+            pub metadata: $crate::types::ObjectMeta,
+            $($fields)*
+        }
+    };
+}

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 use super::time::Time;
 
@@ -12,25 +11,18 @@ use super::time::Time;
 /// which the apiserver uses for `pods/{name}/log`.
 pub const AGENT_ENDPOINT_ANNOTATION: &str = "skiff.io/agent-endpoint";
 
-/// A machine running a skiff agent.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Node {
-    /// Always `v1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// Always `Node`.
-    #[serde(default)]
-    pub kind: String,
-    /// Identity and labels (nodeSelector matches these).
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// Administrative settings.
-    #[serde(default)]
-    pub spec: NodeSpec,
-    /// What the agent reports.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<NodeStatus>,
+crate::api_object! {
+    /// A machine running a skiff agent.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Node {
+        /// Administrative settings.
+        #[serde(default)]
+        pub spec: NodeSpec,
+        /// What the agent reports.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<NodeStatus>,
+    }
 }
 
 /// Administrative settings of a node.

@@ -9,25 +9,18 @@ use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 use super::time::Time;
 
-/// A group of containers sharing a network namespace, scheduled onto one node.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Pod {
-    /// Always `v1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// Always `Pod`.
-    #[serde(default)]
-    pub kind: String,
-    /// Identity, labels and versioning.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// What should run.
-    #[serde(default)]
-    pub spec: PodSpec,
-    /// What the agent last observed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<PodStatus>,
+crate::api_object! {
+    /// A group of containers sharing a network namespace, scheduled onto one node.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Pod {
+        /// What should run.
+        #[serde(default)]
+        pub spec: PodSpec,
+        /// What the agent last observed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<PodStatus>,
+    }
 }
 
 /// The desired state of a pod.
@@ -58,6 +51,21 @@ pub struct PodSpec {
     /// Hostname inside the pod; defaults to the pod name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+}
+
+impl PodSpec {
+    /// A spec of one container `name` running `image`, everything else defaulted: the
+    /// smallest pod that runs something.
+    pub fn one_container(name: &str, image: &str) -> PodSpec {
+        PodSpec {
+            containers: vec![Container {
+                name: name.to_string(),
+                image: image.to_string(),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }
+    }
 }
 
 /// One container of a pod.

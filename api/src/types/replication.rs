@@ -4,28 +4,20 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::meta::ObjectMeta;
 use super::pod::PodTemplateSpec;
 
-/// Keeps `replicas` pods matching `selector` running.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicationController {
-    /// Always `v1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// Always `ReplicationController`.
-    #[serde(default)]
-    pub kind: String,
-    /// Identity and labels.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// Desired replicas, selector and template.
-    #[serde(default)]
-    pub spec: ReplicationControllerSpec,
-    /// Observed replicas.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ReplicationControllerStatus>,
+crate::api_object! {
+    /// Keeps `replicas` pods matching `selector` running.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReplicationController {
+        /// Desired replicas, selector and template.
+        #[serde(default)]
+        pub spec: ReplicationControllerSpec,
+        /// Observed replicas.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<ReplicationControllerStatus>,
+    }
 }
 
 /// The desired state of a replication controller.

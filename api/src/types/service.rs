@@ -5,27 +5,20 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::int_or_string::IntOrString;
-use super::meta::{ObjectMeta, ObjectReference};
+use super::meta::ObjectReference;
 
-/// A named set of ports forwarded to the pods a selector matches.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Service {
-    /// Always `v1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// Always `Service`.
-    #[serde(default)]
-    pub kind: String,
-    /// Identity and labels.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// Ports and selector.
-    #[serde(default)]
-    pub spec: ServiceSpec,
-    /// Load balancer state (unused; kept for clients that send it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<serde_json::Value>,
+crate::api_object! {
+    /// A named set of ports forwarded to the pods a selector matches.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Service {
+        /// Ports and selector.
+        #[serde(default)]
+        pub spec: ServiceSpec,
+        /// Load balancer state (unused; kept for clients that send it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<serde_json::Value>,
+    }
 }
 
 /// The desired state of a service.
@@ -69,22 +62,15 @@ pub struct ServicePort {
     pub node_port: Option<i32>,
 }
 
-/// The addresses behind a service, maintained by the endpoints controller.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Endpoints {
-    /// Always `v1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// Always `Endpoints`.
-    #[serde(default)]
-    pub kind: String,
-    /// Same name and namespace as the service.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// Groups of addresses sharing the same ports.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subsets: Vec<EndpointSubset>,
+crate::api_object! {
+    /// The addresses behind a service, maintained by the endpoints controller.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Endpoints {
+        /// Groups of addresses sharing the same ports.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub subsets: Vec<EndpointSubset>,
+    }
 }
 
 /// Addresses that all serve the same ports.

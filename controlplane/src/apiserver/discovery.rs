@@ -128,20 +128,10 @@ pub async fn version() -> Response {
             "buildDate": "",
             "goVersion": "",
             "compiler": "rustc",
-            "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
+            "platform": format!("{}/{}", std::env::consts::OS, skiff_api::platform::host_go_arch()),
         }),
         &[],
     )
-}
-
-/// The architecture as Go names it (kubectl prints it).
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
 }
 
 /// `GET /readyz`: `ok` once every watch cache has loaded, 503 before.

@@ -1,6 +1,5 @@
 //! In-process API tests: a real server on a loopback port over the embedded store.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -9,7 +8,6 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::*;
-use crate::storage::{StorageConfig, open};
 use crate::watchcache::WatchCacheConfig;
 
 /// A running server; stops when dropped.
@@ -35,14 +33,7 @@ impl Drop for Server {
 impl Server {
     /// Starts a server with a short bookmark interval.
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(
-            open(&StorageConfig::Embedded {
-                path: dir.path().to_path_buf(),
-            })
-            .await
-            .unwrap(),
-        );
+        let (dir, storage) = crate::storage::temp_embedded().await;
         let shutdown = CancellationToken::new();
         let config = ServerConfig {
             watch: WatchCacheConfig {

@@ -12,11 +12,10 @@ mod compute;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::controllers::follow::follow;
 use skiff_api::client::{Api, Client, DeleteParams};
-use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, inform, store};
-use skiff_api::runtime::{
-    Action, Change, ControllerConfig, Store, WatcherConfig, WorkQueue, controller,
-};
+use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, store};
+use skiff_api::runtime::{Action, Change, ControllerConfig, Store, WorkQueue, controller};
 use skiff_api::types::{Endpoints, Pod, Resource, Service};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -54,48 +53,30 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
         queue: WorkQueue::with_shutdown(shutdown.clone()),
     });
     let mut tasks = JoinSet::new();
-    {
-        let c = Arc::clone(&controller);
-        let api = client.api::<Service>(None);
-        let shutdown = shutdown.clone();
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            service_writer,
-            shutdown,
-            move |change| {
-                c.service_changed(&change);
-            },
-        ));
-    }
-    {
-        let c = Arc::clone(&controller);
-        let api = client.api::<Pod>(None);
-        let shutdown = shutdown.clone();
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            pod_writer,
-            shutdown,
-            move |change| {
-                c.pod_changed(&change);
-            },
-        ));
-    }
-    {
-        let c = Arc::clone(&controller);
-        let api = client.api::<Endpoints>(None);
-        let shutdown = shutdown.clone();
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            endpoints_writer,
-            shutdown,
-            move |change| {
-                c.endpoints_changed(&change);
-            },
-        ));
-    }
+    follow(
+        &mut tasks,
+        &client,
+        service_writer,
+        &controller,
+        &shutdown,
+        |c, change| c.service_changed(&change),
+    );
+    follow(
+        &mut tasks,
+        &client,
+        pod_writer,
+        &controller,
+        &shutdown,
+        |c, change| c.pod_changed(&change),
+    );
+    follow(
+        &mut tasks,
+        &client,
+        endpoints_writer,
+        &controller,
+        &shutdown,
+        |c, change| c.endpoints_changed(&change),
+    );
     tokio::select! {
         _ = shutdown.cancelled() => {}
         () = async {

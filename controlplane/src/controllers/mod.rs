@@ -10,6 +10,7 @@
 mod config;
 mod endpoints;
 mod error;
+mod follow;
 mod labels;
 mod node_lifecycle;
 mod pod_state;

@@ -11,11 +11,10 @@ mod health;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::controllers::follow::follow;
 use skiff_api::client::{Api, Client, DeleteParams};
-use skiff_api::runtime::reflector::{inform, store};
-use skiff_api::runtime::{
-    Action, Change, ControllerConfig, IndexFn, Store, WatcherConfig, WorkQueue, controller,
-};
+use skiff_api::runtime::reflector::store;
+use skiff_api::runtime::{Action, Change, ControllerConfig, IndexFn, Store, WorkQueue, controller};
 use skiff_api::types::{Node, Pod, Resource, Time, values};
 use skiff_api::wait::jittered_interval;
 use tokio::task::JoinSet;
@@ -77,32 +76,23 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
         },
     });
     let mut tasks = JoinSet::new();
-    {
-        let c = Arc::clone(&controller);
-        let api = client.api::<Node>(None);
-        let shutdown = shutdown.clone();
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            node_writer,
-            shutdown,
-            move |change| {
-                c.node_changed(&change);
-            },
-        ));
-    }
-    {
-        let api = client.api::<Pod>(None);
-        let shutdown = shutdown.clone();
-        // Pods are only read when a node is looked at; their events need no reaction.
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            pod_writer,
-            shutdown,
-            |_| {},
-        ));
-    }
+    follow(
+        &mut tasks,
+        &client,
+        node_writer,
+        &controller,
+        &shutdown,
+        |c, change| c.node_changed(&change),
+    );
+    // Pods are only read when a node is looked at; their events need no reaction.
+    follow(
+        &mut tasks,
+        &client,
+        pod_writer,
+        &controller,
+        &shutdown,
+        |_, _| {},
+    );
     tokio::select! {
         _ = shutdown.cancelled() => {}
         () = async { nodes.wait_synced().await; pods.wait_synced().await } => {

@@ -12,12 +12,11 @@ mod pods;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::controllers::follow::follow;
 use futures::future::join_all;
 use skiff_api::client::{Api, Client, DeleteParams};
-use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, inform, store};
-use skiff_api::runtime::{
-    Action, Change, ControllerConfig, Store, WatcherConfig, WorkQueue, controller,
-};
+use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, store};
+use skiff_api::runtime::{Action, Change, ControllerConfig, Store, WorkQueue, controller};
 use skiff_api::types::{Pod, ReplicationController, Resource};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -62,34 +61,22 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
         expectations: Expectations::new(config.expectations_timeout),
     });
     let mut tasks = JoinSet::new();
-    {
-        let m = Arc::clone(&manager);
-        let api = client.api::<ReplicationController>(None);
-        let shutdown = shutdown.clone();
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            rc_writer,
-            shutdown,
-            move |c| {
-                m.rc_changed(c);
-            },
-        ));
-    }
-    {
-        let m = Arc::clone(&manager);
-        let api = client.api::<Pod>(None);
-        let shutdown = shutdown.clone();
-        tasks.spawn(inform(
-            api,
-            WatcherConfig::default(),
-            pod_writer,
-            shutdown,
-            move |c| {
-                m.pod_changed(c);
-            },
-        ));
-    }
+    follow(
+        &mut tasks,
+        &client,
+        rc_writer,
+        &manager,
+        &shutdown,
+        |c, change| c.rc_changed(change),
+    );
+    follow(
+        &mut tasks,
+        &client,
+        pod_writer,
+        &manager,
+        &shutdown,
+        |c, change| c.pod_changed(change),
+    );
     tokio::select! {
         _ = shutdown.cancelled() => {}
         () = async { rcs.wait_synced().await; pods.wait_synced().await } => {

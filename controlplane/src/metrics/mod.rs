@@ -3,12 +3,11 @@
 //! attempts and controller queue depth.
 //!
 //! One [`ControlplaneMetrics`] is made at start and shared (it is cheap to clone: every metric
-//! is a handle). The API server records requests through [`http::track`], the storage through
-//! [`storage::InstrumentedStorage`]; the scheduler and the controllers hold the handles they
-//! record into.
+//! is a handle). The API server records requests through [`http::track`], the storage
+//! (`AnyStorage::instrumented`) through [`ControlplaneMetrics::record_storage`], the scheduler
+//! through [`ControlplaneMetrics::record_scheduling_attempt`].
 
 pub mod http;
-pub mod storage;
 
 use std::sync::Arc;
 
@@ -176,6 +175,27 @@ impl ControlplaneMetrics {
                 controller: "scheduler",
             })
             .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    }
+
+    /// Records one storage operation: its latency and whether it succeeded (or how not).
+    pub fn record_storage<T>(
+        &self,
+        operation: &'static str,
+        took: std::time::Duration,
+        result: &Result<T, crate::storage::StorageError>,
+    ) {
+        use crate::storage::StorageError;
+        let result = match result {
+            Ok(_) => "ok",
+            Err(StorageError::NotFound { .. }) => "not_found",
+            Err(StorageError::AlreadyExists { .. }) => "already_exists",
+            Err(StorageError::Conflict { .. }) => "conflict",
+            Err(StorageError::Expired { .. }) => "expired",
+            Err(_) => "error",
+        };
+        self.storage_duration
+            .get_or_create(&OperationLabels { operation, result })
+            .observe(took.as_secs_f64());
     }
 
     /// The gauge of open watches on `resource`, to hold for as long as a watch is open.

@@ -4,25 +4,18 @@
 use serde::{Deserialize, Serialize};
 use skiff_api::types::{ObjectMeta, ReplicationController};
 
-/// `autoscaling/v1` Scale: the replica count of a scalable object.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Scale {
-    /// Always `autoscaling/v1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// Always `Scale`.
-    #[serde(default)]
-    pub kind: String,
-    /// Name, namespace, uid and resourceVersion of the scaled object.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
-    /// The desired replicas.
-    #[serde(default)]
-    pub spec: ScaleSpec,
-    /// The observed replicas.
-    #[serde(default)]
-    pub status: ScaleStatus,
+skiff_api::api_object! {
+    /// `autoscaling/v1` Scale: the replica count of a scalable object.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Scale {
+        /// The desired replicas.
+        #[serde(default)]
+        pub spec: ScaleSpec,
+        /// The observed replicas.
+        #[serde(default)]
+        pub status: ScaleStatus,
+    }
 }
 
 /// The desired replica count.

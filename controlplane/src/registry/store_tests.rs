@@ -465,14 +465,7 @@ async fn lists_filter_and_paginate() {
 
 #[tokio::test]
 async fn owned_pods_go_with_their_controller() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(
-        open(&StorageConfig::Embedded {
-            path: dir.path().to_path_buf(),
-        })
-        .await
-        .unwrap(),
-    );
+    let (_dir, storage) = crate::storage::temp_embedded().await;
     let pods: Registry<Pod> = Registry::start(
         Arc::clone(&storage),
         WatchCacheConfig::default(),

@@ -22,7 +22,6 @@ pub mod etcd;
 mod types;
 
 use crate::metrics::ControlplaneMetrics;
-use crate::metrics::storage::InstrumentedStorage;
 pub use embedded::{EmbeddedOptions, EmbeddedStorage};
 pub use error::{BackendError, StorageError};
 pub use etcd::EtcdStorage;
@@ -101,30 +100,51 @@ pub enum StorageConfig {
 }
 
 /// Either backend behind one concrete type, so the controlplane can hold `Arc<AnyStorage>`
-/// without being generic over the backend.
+/// without being generic over the backend; with metrics, every operation is timed.
 #[derive(Debug, Clone)]
-pub enum AnyStorage {
+pub struct AnyStorage {
+    /// The backend doing the work.
+    backend: Backend,
+    /// Where each operation's latency and result go, once [`AnyStorage::instrumented`].
+    metrics: Option<ControlplaneMetrics>,
+}
+
+/// The two backends.
+#[derive(Debug, Clone)]
+enum Backend {
     /// The embedded redb store.
     Embedded(EmbeddedStorage),
     /// The etcd-backed store.
     Etcd(EtcdStorage),
-    /// The embedded store, each operation timed into the controlplane's metrics.
-    TimedEmbedded(InstrumentedStorage<EmbeddedStorage>),
-    /// The etcd-backed store, each operation timed into the controlplane's metrics.
-    TimedEtcd(InstrumentedStorage<EtcdStorage>),
 }
 
 impl AnyStorage {
     /// The same backend with every operation's latency and result recorded in `metrics`.
-    pub fn instrumented(self, metrics: ControlplaneMetrics) -> AnyStorage {
-        match self {
-            AnyStorage::Embedded(s) => {
-                AnyStorage::TimedEmbedded(InstrumentedStorage::new(s, metrics))
-            }
-            AnyStorage::Etcd(s) => AnyStorage::TimedEtcd(InstrumentedStorage::new(s, metrics)),
-            timed => timed,
+    pub fn instrumented(mut self, metrics: ControlplaneMetrics) -> AnyStorage {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Wraps a backend, without metrics.
+    fn of(backend: Backend) -> AnyStorage {
+        AnyStorage {
+            backend,
+            metrics: None,
         }
     }
+}
+
+/// Test support: an embedded store in a fresh temporary directory (kept alive by the
+/// returned guard).
+#[cfg(test)]
+pub(crate) async fn temp_embedded() -> (tempfile::TempDir, Arc<AnyStorage>) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+    let storage = open(&StorageConfig::Embedded {
+        path: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("embedded store: {e}"));
+    (dir, Arc::new(storage))
 }
 
 /// Opens the backend `config` describes.
@@ -138,37 +158,40 @@ pub async fn open(config: &StorageConfig) -> Result<AnyStorage, StorageError> {
                     operation: "open",
                     source: Arc::new(e),
                 })??;
-            Ok(AnyStorage::Embedded(storage))
+            Ok(AnyStorage::of(Backend::Embedded(storage)))
         }
-        StorageConfig::Etcd { endpoints, prefix } => Ok(AnyStorage::Etcd(
+        StorageConfig::Etcd { endpoints, prefix } => Ok(AnyStorage::of(Backend::Etcd(
             EtcdStorage::connect(endpoints, prefix).await?,
-        )),
+        ))),
     }
 }
 
-/// Forwards one trait call to whichever backend is inside.
+/// Forwards one trait call to whichever backend is inside, timing it when metrics are set.
 macro_rules! delegate {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStorage::Embedded($s) => $call.await,
-            AnyStorage::Etcd($s) => $call.await,
-            AnyStorage::TimedEmbedded($s) => $call.await,
-            AnyStorage::TimedEtcd($s) => $call.await,
+    ($self:ident, $operation:literal, $s:ident => $call:expr) => {{
+        let started = std::time::Instant::now();
+        let result = match &$self.backend {
+            Backend::Embedded($s) => $call.await,
+            Backend::Etcd($s) => $call.await,
+        };
+        if let Some(metrics) = &$self.metrics {
+            metrics.record_storage($operation, started.elapsed(), &result);
         }
-    };
+        result
+    }};
 }
 
 impl Storage for AnyStorage {
     async fn get(&self, key: &str) -> Result<KeyValue, StorageError> {
-        delegate!(self, s => s.get(key))
+        delegate!(self, "get", s => s.get(key))
     }
 
     async fn list(&self, prefix: &str) -> Result<ListResult, StorageError> {
-        delegate!(self, s => s.list(prefix))
+        delegate!(self, "list", s => s.list(prefix))
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
-        delegate!(self, s => s.create(key, value))
+        delegate!(self, "create", s => s.create(key, value))
     }
 
     async fn update(
@@ -177,7 +200,7 @@ impl Storage for AnyStorage {
         value: Vec<u8>,
         expected_mod_revision: i64,
     ) -> Result<i64, StorageError> {
-        delegate!(self, s => s.update(key, value, expected_mod_revision))
+        delegate!(self, "update", s => s.update(key, value, expected_mod_revision))
     }
 
     async fn delete(
@@ -185,18 +208,18 @@ impl Storage for AnyStorage {
         key: &str,
         expected_mod_revision: Option<i64>,
     ) -> Result<(KeyValue, i64), StorageError> {
-        delegate!(self, s => s.delete(key, expected_mod_revision))
+        delegate!(self, "delete", s => s.delete(key, expected_mod_revision))
     }
 
     async fn watch(&self, prefix: &str, after_revision: i64) -> Result<EventStream, StorageError> {
-        delegate!(self, s => s.watch(prefix, after_revision))
+        delegate!(self, "watch", s => s.watch(prefix, after_revision))
     }
 
     async fn current_revision(&self) -> Result<i64, StorageError> {
-        delegate!(self, s => s.current_revision())
+        delegate!(self, "current_revision", s => s.current_revision())
     }
 
     async fn compact(&self, revision: i64) -> Result<(), StorageError> {
-        delegate!(self, s => s.compact(revision))
+        delegate!(self, "compact", s => s.compact(revision))
     }
 }

@@ -8,7 +8,6 @@ use skiff_api::types::{Container, Node, Pod};
 
 use super::*;
 use crate::registry::{Registry, UpdateTarget};
-use crate::storage::{StorageConfig, open};
 
 /// Most time any single expected event may take.
 const STEP: Duration = Duration::from_secs(5);
@@ -30,14 +29,7 @@ struct Fixture {
 impl Fixture {
     /// A fixture with the given cache tuning.
     async fn new(config: WatchCacheConfig) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(
-            open(&StorageConfig::Embedded {
-                path: dir.path().to_path_buf(),
-            })
-            .await
-            .unwrap(),
-        );
+        let (dir, storage) = crate::storage::temp_embedded().await;
         let shutdown = CancellationToken::new();
         let pods: Registry<Pod> =
             Registry::start(Arc::clone(&storage), config.clone(), shutdown.clone());
