@@ -17,8 +17,26 @@ use super::worker::{Shared, short_id};
 use crate::metrics::ImageLabels;
 use crate::prober::{ProbeOutcome, ProbeTarget};
 use crate::runtime::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ImageRef, RegistryAuth, RuntimeError, labels,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ImageRef, PullProgress, RegistryAuth,
+    RuntimeError, labels,
 };
+
+/// How often a running pull's progress is written into the pod's status.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// `Pulling image "x": 2/5 layers, 12.5/40.0 MiB` — the waiting message while a pull runs.
+pub(super) fn pull_progress_message(image: &str, progress: &PullProgress) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    #[allow(clippy::cast_precision_loss)] // sizes for display only
+    let (done, total) = (
+        progress.bytes_done as f64 / MIB,
+        progress.bytes_total as f64 / MIB,
+    );
+    format!(
+        "Pulling image {image:?}: {}/{} layers, {done:.1}/{total:.1} MiB",
+        progress.layers_done, progress.layers_total
+    )
+}
 
 /// The least time the stop signal gets after a preStop hook used up the grace period (as the
 /// kubelet does), so a process always sees its stop signal before SIGKILL.
@@ -109,13 +127,31 @@ impl<'a, R: ContainerRuntime, P: ProbeResults> Engine<'a, R, P> {
                     .ok()
                     .flatten()
             });
-        info!(image = %as_written, "pulling image");
         let started = StdInstant::now();
-        let result = self
+        let (sender, mut progress) = tokio::sync::watch::channel(PullProgress::default());
+        let pull = self
             .shared
             .runtime
-            .pull_image(image, auth.as_ref(), None)
-            .await;
+            .pull_image(image, auth.as_ref(), Some(sender));
+        tokio::pin!(pull);
+        let mut shown: Option<StdInstant> = None;
+        // While the pull runs, its progress goes into the status of the containers waiting on
+        // it (at most once per PROGRESS_EVERY), so `/pods` and the API show it.
+        let result = loop {
+            tokio::select! {
+                result = &mut pull => break result,
+                changed = progress.changed() => {
+                    if changed.is_err() {
+                        break (&mut pull).await;
+                    }
+                    if shown.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+                        shown = Some(StdInstant::now());
+                        let now = *progress.borrow_and_update();
+                        self.show_pull_progress(as_written, &now);
+                    }
+                }
+            }
+        };
         let elapsed = started.elapsed();
         self.shared
             .metrics
@@ -124,11 +160,47 @@ impl<'a, R: ContainerRuntime, P: ProbeResults> Engine<'a, R, P> {
                 image: as_written.to_string(),
             })
             .observe(elapsed.as_secs_f64());
-        match &result {
-            Ok(id) => info!(image = %as_written, image_id = %id, took = ?elapsed, "pulled image"),
-            Err(error) => warn!(image = %as_written, error = %error, "image pull failed"),
+        // The runtime logs the finished pull once, with its size and duration.
+        if let Err(error) = &result {
+            warn!(image = %as_written, error = %error, "image pull failed");
         }
         result
+    }
+
+    /// Puts `progress` into the waiting message of the pod's containers that wait on image
+    /// `as_written`, in the status last published (if any).
+    fn show_pull_progress(&self, as_written: &str, progress: &PullProgress) {
+        let Some(mut pod) = self
+            .shared
+            .statuses
+            .get(&self.key.namespace, &self.key.name)
+        else {
+            return;
+        };
+        let waiting_on_image: Vec<String> = pod
+            .spec
+            .containers
+            .iter()
+            .filter(|c| c.image == as_written)
+            .map(|c| c.name.clone())
+            .collect();
+        let message = pull_progress_message(as_written, progress);
+        let mut changed = false;
+        let statuses = pod
+            .status
+            .iter_mut()
+            .flat_map(|s| s.container_statuses.iter_mut());
+        for status in statuses.filter(|s| waiting_on_image.contains(&s.name)) {
+            let Some(waiting) = status.state.as_mut().and_then(|s| s.waiting.as_mut()) else {
+                continue;
+            };
+            waiting.reason = Some("ContainerCreating".to_string());
+            waiting.message = Some(message.clone());
+            changed = true;
+        }
+        if changed {
+            self.shared.statuses.publish(&self.key.uid, pod);
+        }
     }
 
     /// Stops one running container: its preStop hook (exec, HTTP GET or TCP, bounded by the
@@ -215,5 +287,24 @@ impl<'a, R: ContainerRuntime, P: ProbeResults> Engine<'a, R, P> {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn the_pull_message_counts_layers_and_mebibytes() {
+        let progress = PullProgress {
+            layers_total: 5,
+            layers_done: 2,
+            bytes_done: 12 * 1024 * 1024 + 512 * 1024,
+            bytes_total: 40 * 1024 * 1024,
+        };
+        assert_eq!(
+            pull_progress_message("registry.local/app:1", &progress),
+            "Pulling image \"registry.local/app:1\": 2/5 layers, 12.5/40.0 MiB"
+        );
     }
 }

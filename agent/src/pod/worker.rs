@@ -170,6 +170,17 @@ impl<R: ContainerRuntime, P: ProbeResults> PodWorker<R, P> {
         self.wake_at = None;
         let mut view = Observed::group(self.observe(resync).await?);
         self.records.note_start_time(&view);
+        if self
+            .shared
+            .statuses
+            .get(&self.key.namespace, &self.key.name)
+            .is_none()
+        {
+            // A new pod shows as Pending with its containers creating before the first
+            // (possibly long) pull, and the pull's progress can be written into it.
+            self.published
+                .publish(&self.shared, &self.key, &pod, &view, &self.records);
+        }
         let engine = Engine::new(&self.shared, &self.key);
         let hook_ip = self.published.pod_ip();
         let mut executor = Executor::new(engine, &mut self.records, &mut view, hook_ip, now);

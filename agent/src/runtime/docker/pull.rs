@@ -119,7 +119,7 @@ pub(super) async fn pull(
     let mut last_log = started;
     let mut tracker = ProgressTracker::default();
     let mut stream = docker.create_image(Some(options), None, auth.map(credentials));
-    info!(image = %image, "pulling image");
+    debug!(image = %image, "pulling image");
     while let Some(item) = stream.next().await {
         let message = item.map_err(|e| pull_error(pull_message(e)))?;
         debug!(image = %image, status = ?message.status, layer = ?message.id, "pull status");
