@@ -31,7 +31,7 @@ use futures::StreamExt;
 use skiff_api::client::{Client, ClientError, ListParams, WatchStream};
 use skiff_api::defaults::default_pod;
 use skiff_api::runtime::{Event, ListWatch, WatcherConfig, WatcherError, watcher};
-use skiff_api::types::ContainerManifestList;
+use skiff_api::types::{ContainerManifestList, Resource};
 use skiff_api::validation::validate_pod;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -381,7 +381,7 @@ pub fn pods_from_list(list: &ContainerManifestList, node: &str) -> Vec<DesiredPo
     let mut seen = BTreeSet::new();
     for item in &list.items {
         let meta = &item.metadata;
-        let key = format!("{}/{}", meta.namespace_or_empty(), meta.name_or_empty());
+        let key = item.key();
         if meta.annotations.contains_key(CONFIG_MIRROR_ANNOTATION) {
             debug!(pod = %key, "skipping mirror pod of a static pod");
             continue;
@@ -392,10 +392,9 @@ pub fn pods_from_list(list: &ContainerManifestList, node: &str) -> Vec<DesiredPo
             warn!(pod = %key, bound_to = bound, node, "skipping a pod bound to another node");
             continue;
         }
-        let mut pod = item.clone();
+        // What the node runs, as the controlplane's manifest view defines it.
+        let mut pod = item.for_node();
         default_pod(&mut pod);
-        pod.status = None;
-        pod.metadata.resource_version = None;
         pod.spec.node_name = Some(node.to_string());
         if pod.metadata.uid.as_deref().is_none_or(str::is_empty) {
             warn!(pod = %key, "skipping a controlplane pod without uid");
