@@ -215,8 +215,9 @@ fn start_parts(
     }
     if let Some(controllers) = config.controllers.clone() {
         let token = shutdown.clone();
+        let metrics = config.server.metrics.clone();
         parts.spawn(async move {
-            controllers::run(client, controllers, token)
+            controllers::run_with_metrics(client, controllers, Some(metrics), token)
                 .await
                 .map_err(|e| {
                     error!(error = %e, "the controllers stopped");

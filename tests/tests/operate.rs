@@ -225,3 +225,28 @@ async fn the_config_file_configures_the_controlplane_and_flags_override_it() {
     );
     child.stop().unwrap();
 }
+
+#[tokio::test]
+async fn the_controllers_report_their_queue_depth() {
+    let controlplane = ControlplaneOptions::new()
+        .timeout(START_TIMEOUT)
+        .start()
+        .await;
+    let url = format!("{}/metrics", controlplane.url);
+    let series = [
+        r#"skiff_controller_queue_depth{controller="replication"}"#,
+        r#"skiff_controller_queue_depth{controller="endpoints"}"#,
+        r#"skiff_controller_queue_depth{controller="node-lifecycle"}"#,
+    ];
+    // The samplers start once each controller's caches are synced.
+    let found = skiff_e2e::wait::until(START_TIMEOUT, Duration::from_millis(200), || async {
+        let metrics = get_text(&url).await;
+        series.iter().all(|s| sample(&metrics, s).is_some())
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "queue depths missing from:\n{}",
+        get_text(&url).await
+    );
+}

@@ -12,7 +12,8 @@ mod compute;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::controllers::follow::follow;
+use crate::controllers::follow::{follow, report_queue_depth};
+use prometheus_client::metrics::gauge::Gauge;
 use skiff_api::client::{Api, Client, DeleteParams};
 use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, store};
 use skiff_api::runtime::{Action, Change, ControllerConfig, Store, WorkQueue, controller};
@@ -41,7 +42,12 @@ struct EndpointsController {
 }
 
 /// Runs the endpoints controller until `shutdown`.
-pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    client: Client,
+    config: ControllersConfig,
+    queue_depth: Option<Gauge>,
+    shutdown: CancellationToken,
+) {
     let (service_writer, services) = store::<Service>(vec![(BY_NAMESPACE, by_namespace())]);
     let (pod_writer, pods) = store::<Pod>(vec![(BY_NAMESPACE, by_namespace())]);
     let (endpoints_writer, endpoints) = store::<Endpoints>(Vec::new());
@@ -53,6 +59,7 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
         queue: WorkQueue::with_shutdown(shutdown.clone()),
     });
     let mut tasks = JoinSet::new();
+    report_queue_depth(&mut tasks, &controller.queue, queue_depth, &shutdown);
     follow(
         &mut tasks,
         &client,

@@ -24,6 +24,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::metrics::{ControllerLabel, ControlplaneMetrics};
+use prometheus_client::metrics::gauge::Gauge;
+
 /// Runs the replication manager, the endpoints controller and the node lifecycle controller
 /// against the apiserver behind `client` until `shutdown` is cancelled.
 ///
@@ -34,6 +37,16 @@ pub async fn run(
     config: ControllersConfig,
     shutdown: CancellationToken,
 ) -> Result<(), ControllerError> {
+    run_with_metrics(client, config, None, shutdown).await
+}
+
+/// [`run`], with each controller's queue depth kept current in `metrics` when given.
+pub async fn run_with_metrics(
+    client: Client,
+    config: ControllersConfig,
+    metrics: Option<ControlplaneMetrics>,
+    shutdown: CancellationToken,
+) -> Result<(), ControllerError> {
     info!(
         node_monitor_grace_period = ?config.node_monitor_grace_period,
         pod_eviction_timeout = ?config.pod_eviction_timeout,
@@ -42,22 +55,27 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     {
         let (client, config, shutdown) = (client.clone(), config.clone(), shutdown.clone());
+        let metrics = metrics.clone();
         tasks.spawn(async move {
-            replication::run(client, config, shutdown).await;
+            let depth = queue_gauge(metrics.as_ref(), "replication");
+            replication::run(client, config, depth, shutdown).await;
             "replication"
         });
     }
     {
         let (client, config, shutdown) = (client.clone(), config.clone(), shutdown.clone());
+        let metrics = metrics.clone();
         tasks.spawn(async move {
-            endpoints::run(client, config, shutdown).await;
+            let depth = queue_gauge(metrics.as_ref(), "endpoints");
+            endpoints::run(client, config, depth, shutdown).await;
             "endpoints"
         });
     }
     {
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            node_lifecycle::run(client, config, shutdown).await;
+            let depth = queue_gauge(metrics.as_ref(), "node-lifecycle");
+            node_lifecycle::run(client, config, depth, shutdown).await;
             "node-lifecycle"
         });
     }
@@ -75,4 +93,13 @@ pub async fn run(
         }
     }
     result
+}
+
+/// The queue-depth gauge of `controller` in `metrics`, if any.
+fn queue_gauge(metrics: Option<&ControlplaneMetrics>, controller: &'static str) -> Option<Gauge> {
+    metrics.map(|m| {
+        m.queue_depth
+            .get_or_create(&ControllerLabel { controller })
+            .clone()
+    })
 }

@@ -11,7 +11,8 @@ mod health;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::controllers::follow::follow;
+use crate::controllers::follow::{follow, report_queue_depth};
+use prometheus_client::metrics::gauge::Gauge;
 use skiff_api::client::{Api, Client, DeleteParams};
 use skiff_api::runtime::reflector::store;
 use skiff_api::runtime::{Action, Change, ControllerConfig, IndexFn, Store, WorkQueue, controller};
@@ -53,7 +54,12 @@ struct NodeLifecycle {
 }
 
 /// Runs the node lifecycle controller until `shutdown`.
-pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    client: Client,
+    config: ControllersConfig,
+    queue_depth: Option<Gauge>,
+    shutdown: CancellationToken,
+) {
     let by_node: IndexFn<Pod> = Box::new(|p: &Pod| {
         p.spec
             .node_name
@@ -76,6 +82,7 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
         },
     });
     let mut tasks = JoinSet::new();
+    report_queue_depth(&mut tasks, &controller.queue, queue_depth, &shutdown);
     follow(
         &mut tasks,
         &client,

@@ -12,8 +12,9 @@ mod pods;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::controllers::follow::follow;
+use crate::controllers::follow::{follow, report_queue_depth};
 use futures::future::join_all;
+use prometheus_client::metrics::gauge::Gauge;
 use skiff_api::client::{Api, Client, DeleteParams};
 use skiff_api::runtime::reflector::{BY_NAMESPACE, by_namespace, store};
 use skiff_api::runtime::{Action, Change, ControllerConfig, Store, WorkQueue, controller};
@@ -50,7 +51,12 @@ struct Manager {
 }
 
 /// Runs the replication manager until `shutdown`.
-pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    client: Client,
+    config: ControllersConfig,
+    queue_depth: Option<Gauge>,
+    shutdown: CancellationToken,
+) {
     let (rc_writer, rcs) = store::<ReplicationController>(vec![(BY_NAMESPACE, by_namespace())]);
     let (pod_writer, pods) = store::<Pod>(vec![(BY_NAMESPACE, by_namespace())]);
     let manager = Arc::new(Manager {
@@ -61,6 +67,7 @@ pub(crate) async fn run(client: Client, config: ControllersConfig, shutdown: Can
         expectations: Expectations::new(config.expectations_timeout),
     });
     let mut tasks = JoinSet::new();
+    report_queue_depth(&mut tasks, &manager.queue, queue_depth, &shutdown);
     follow(
         &mut tasks,
         &client,
