@@ -30,6 +30,11 @@ const POLL: Duration = Duration::from_millis(100);
 /// Less than `docker stop`'s default 10 s grace: a stop this fast was the program's own exit.
 const PROMPT_EXIT: Duration = Duration::from_secs(5);
 
+/// Held by each test for its whole run: both tests build and remove `skiff.invalid/pause`
+/// images of identical content (one image id), so running them at once let one test's
+/// `docker rmi` take the other's image away.
+static INFRA_IMAGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A static pod `name` whose container `main` sleeps in the test image.
 fn sleeper(name: &str) -> String {
     let image = env::test_image();
@@ -126,6 +131,7 @@ async fn wait_paused(pid: i64) {
 
 #[tokio::test]
 async fn the_built_in_infra_image_is_built_without_a_registry_and_stops_cleanly() {
+    let _images = INFRA_IMAGES.lock().await;
     let docker = connect().unwrap();
     let runtime = DockerRuntime::connect(None).await.unwrap();
     // A tag of its own, so this test builds the image rather than finding it.
@@ -213,6 +219,7 @@ async fn the_built_in_infra_image_is_built_without_a_registry_and_stops_cleanly(
 
 #[tokio::test]
 async fn default_infra_needs_no_registry_and_a_new_infra_image_restarts_nothing() {
+    let _images = INFRA_IMAGES.lock().await;
     let docker = connect().unwrap();
     let node = unique_name("infra");
     let dirs = AgentDirs::new();

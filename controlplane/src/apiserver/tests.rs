@@ -505,6 +505,9 @@ async fn chunked_watches_stream_events_as_lines() {
         .as_str()
         .unwrap()
         .to_string();
+    // Written before the watch opens: the watch replays it from `rv` at once, ahead of the
+    // first bookmark (writing it after raced the 100 ms bookmark timer on a loaded machine).
+    s.json(Method::POST, PODS, Some(pod("b"))).await;
     let response = s
         .http
         .get(format!(
@@ -516,7 +519,6 @@ async fn chunked_watches_stream_events_as_lines() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let mut body = response.bytes_stream();
-    s.json(Method::POST, PODS, Some(pod("b"))).await;
     let mut buffer = Vec::new();
     let mut events = Vec::new();
     while events.len() < 2 {
