@@ -20,6 +20,9 @@ pub mod queue;
 pub mod reflector;
 pub mod watcher;
 
+#[cfg(test)]
+mod test_support;
+
 pub use backoff::{JitteredBackoff, ResettingBackoff};
 pub use controller::{Action, ControllerConfig, ReconcileError};
 pub use list_watch::ListWatch;

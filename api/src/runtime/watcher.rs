@@ -258,7 +258,8 @@ mod tests {
 
     use super::*;
     use crate::Status;
-    use crate::types::{ObjectMeta, Pod};
+    use crate::runtime::test_support::pod;
+    use crate::types::Pod;
 
     /// One scripted watch connection.
     enum Conn {
@@ -337,18 +338,6 @@ mod tests {
 
         fn resource_version(item: &Pod) -> Option<String> {
             item.metadata.resource_version.clone()
-        }
-    }
-
-    fn pod(name: &str, rv: &str) -> Pod {
-        Pod {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some("ns".into()),
-                resource_version: Some(rv.into()),
-                ..Default::default()
-            },
-            ..Default::default()
         }
     }
 

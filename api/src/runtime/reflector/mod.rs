@@ -160,19 +160,8 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::types::{ObjectMeta, Pod};
-
-    fn pod(name: &str, rv: &str) -> Pod {
-        Pod {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some("ns".into()),
-                resource_version: Some(rv.into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-    }
+    use crate::runtime::test_support::{describe, pod};
+    use crate::types::Pod;
 
     fn cut() -> WatcherError {
         WatcherError::Watch(crate::client::ClientError::Api(Box::new(
@@ -214,19 +203,6 @@ mod tests {
             ]
         );
         assert!(store.is_synced());
-    }
-
-    fn describe(change: &Change<Pod>) -> String {
-        match change {
-            Change::Added(p) => format!("added {}", p.key()),
-            Change::Updated { old, new } => format!(
-                "updated {} {}->{}",
-                new.key(),
-                old.metadata.resource_version.as_deref().unwrap_or(""),
-                new.metadata.resource_version.as_deref().unwrap_or("")
-            ),
-            Change::Deleted(p) => format!("deleted {}", p.key()),
-        }
     }
 
     #[tokio::test]

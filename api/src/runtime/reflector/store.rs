@@ -299,16 +299,7 @@ mod tests {
         let mut seen: Vec<String> = writer
             .replace(vec![pod("a", None, "5"), pod("new", None, "6")], "6".into())
             .into_iter()
-            .map(|c| match c {
-                Change::Added(p) => format!("added {}", p.key()),
-                Change::Updated { old, new } => format!(
-                    "updated {} {}->{}",
-                    new.key(),
-                    old.metadata.resource_version.as_deref().unwrap_or(""),
-                    new.metadata.resource_version.as_deref().unwrap_or("")
-                ),
-                Change::Deleted(p) => format!("deleted {}", p.key()),
-            })
+            .map(|c| crate::runtime::test_support::describe(&c))
             .collect();
         seen.sort();
         assert_eq!(
