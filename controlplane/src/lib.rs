@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 mod assembly;
+pub mod auth;
 pub mod cli;
 pub mod controllers;
 pub mod kubeconfig;
