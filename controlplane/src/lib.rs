@@ -11,6 +11,7 @@ pub mod cli;
 pub mod controllers;
 pub mod kubeconfig;
 pub mod metrics;
+pub mod pki;
 pub mod registry;
 pub mod scheduler;
 pub mod storage;

@@ -7,6 +7,7 @@ use skiff_api::types::{Endpoints, Node, Pod, ReplicationController, Service};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::ControlplaneMetrics;
+use crate::pki::Pki;
 use crate::registry::{NodeManifests, Registry, Strategy};
 use crate::storage::AnyStorage;
 use crate::watchcache::WatchCacheConfig;
@@ -23,6 +24,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Where requests, watches and storage operations are counted (`/metrics`).
     pub metrics: ControlplaneMetrics,
+    /// The cluster CA and the API's certificates; `None` runs without TLS (`--insecure-http`
+    /// only), where node bootstrap is not offered.
+    pub pki: Option<Arc<Pki>>,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +35,7 @@ impl Default for ServerConfig {
             watch: WatchCacheConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics: ControlplaneMetrics::new(),
+            pki: None,
         }
     }
 }
