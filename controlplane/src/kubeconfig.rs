@@ -1,9 +1,15 @@
 //! `skiff-controlplane kubeconfig`: a kubeconfig for the server this configuration runs, so
-//! kubectl needs no `--server` flag (`skiff-controlplane kubeconfig > skiff.kubeconfig`, then `kubectl --kubeconfig skiff.kubeconfig …`).
+//! kubectl needs no `--server` flag (`skiff-controlplane kubeconfig > skiff.kubeconfig`, then
+//! `kubectl --kubeconfig skiff.kubeconfig …`). Over TLS it carries the cluster CA and the
+//! admin client certificate and key from the data directory's pki: it is an admin credential,
+//! so the file should be kept like a private key.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use base64::Engine;
 use serde::Serialize;
+
+use crate::pki::Pki;
 
 /// The name used for the cluster, user and context entries.
 pub const CONTEXT_NAME: &str = "skiff";
@@ -19,8 +25,8 @@ pub enum KubeconfigError {
     Serialize(String),
 }
 
-/// The kubeconfig file's top level.
-#[derive(Debug, Serialize)]
+/// The kubeconfig file's top level (no Debug: it holds a private key).
+#[derive(Serialize)]
 struct Kubeconfig {
     /// Always `v1`.
     #[serde(rename = "apiVersion")]
@@ -39,7 +45,7 @@ struct Kubeconfig {
 }
 
 /// A named entry of a kubeconfig list.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct Named<T> {
     /// The entry's name.
     name: &'static str,
@@ -60,18 +66,34 @@ struct Cluster {
 struct ClusterSpec {
     /// The API server's URL.
     server: String,
+    /// The CA to trust for https, base64 of its PEM.
+    #[serde(
+        rename = "certificate-authority-data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    certificate_authority_data: Option<String>,
 }
 
 /// A user entry.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 struct User {
-    /// No credentials yet.
-    user: Empty,
+    /// The credential (empty over plain HTTP).
+    user: Credentials,
 }
 
-/// An empty mapping.
-#[derive(Debug, Serialize)]
-struct Empty {}
+/// A user's client certificate and key, base64 of their PEM.
+#[derive(Serialize, Default)]
+struct Credentials {
+    /// The client certificate.
+    #[serde(
+        rename = "client-certificate-data",
+        skip_serializing_if = "Option::is_none"
+    )]
+    client_certificate_data: Option<String>,
+    /// Its private key.
+    #[serde(rename = "client-key-data", skip_serializing_if = "Option::is_none")]
+    client_key_data: Option<String>,
+}
 
 /// A context entry.
 #[derive(Debug, Serialize)]
@@ -91,7 +113,7 @@ struct ContextSpec {
 
 /// The URL a client on this machine reaches a server listening on `listen` at: an unspecified
 /// address (0.0.0.0, ::) becomes loopback.
-pub fn server_url(listen: &str) -> Result<String, KubeconfigError> {
+pub fn server_url(listen: &str, tls: bool) -> Result<String, KubeconfigError> {
     let address: SocketAddr = listen
         .parse()
         .map_err(|_| KubeconfigError::Listen(listen.to_string()))?;
@@ -100,16 +122,24 @@ pub fn server_url(listen: &str) -> Result<String, KubeconfigError> {
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    Ok(format!("http://{}", SocketAddr::new(ip, address.port())))
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!(
+        "{scheme}://{}",
+        SocketAddr::new(ip, address.port())
+    ))
 }
 
-/// The kubeconfig for a server listening on `listen`, as reached from this machine.
-pub fn for_listen(listen: std::net::SocketAddr) -> Result<String, KubeconfigError> {
-    render(&server_url(&listen.to_string())?)
+/// The kubeconfig for a server listening on `listen`, as reached from this machine: https
+/// with the CA and the admin certificate of `pki`, or plain http without credentials when
+/// there is none (`--insecure-http`).
+pub fn for_listen(listen: SocketAddr, pki: Option<&Pki>) -> Result<String, KubeconfigError> {
+    render(&server_url(&listen.to_string(), pki.is_some())?, pki)
 }
 
-/// A kubeconfig (YAML) whose only context points at `server`.
-pub fn render(server: &str) -> Result<String, KubeconfigError> {
+/// A kubeconfig (YAML) whose only context points at `server`, with `pki`'s CA and admin
+/// credential when given.
+pub fn render(server: &str, pki: Option<&Pki>) -> Result<String, KubeconfigError> {
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     let config = Kubeconfig {
         api_version: "v1",
         kind: "Config",
@@ -118,12 +148,18 @@ pub fn render(server: &str) -> Result<String, KubeconfigError> {
             value: Cluster {
                 cluster: ClusterSpec {
                     server: server.to_string(),
+                    certificate_authority_data: pki.map(|p| b64(p.ca_pem())),
                 },
             },
         }],
         users: vec![Named {
             name: CONTEXT_NAME,
-            value: User { user: Empty {} },
+            value: User {
+                user: Credentials {
+                    client_certificate_data: pki.map(|p| b64(&p.admin().cert_pem)),
+                    client_key_data: pki.map(|p| b64(&p.admin().key_pem)),
+                },
+            },
         }],
         contexts: vec![Named {
             name: CONTEXT_NAME,
@@ -145,15 +181,21 @@ mod tests {
 
     #[test]
     fn unspecified_listen_addresses_become_loopback() {
-        assert_eq!(server_url("0.0.0.0:6443").unwrap(), "http://127.0.0.1:6443");
-        assert_eq!(server_url("[::]:6443").unwrap(), "http://[::1]:6443");
-        assert_eq!(server_url("10.1.2.3:7000").unwrap(), "http://10.1.2.3:7000");
-        assert!(server_url("localhost").is_err());
+        assert_eq!(
+            server_url("0.0.0.0:6443", true).unwrap(),
+            "https://127.0.0.1:6443"
+        );
+        assert_eq!(server_url("[::]:6443", false).unwrap(), "http://[::1]:6443");
+        assert_eq!(
+            server_url("10.1.2.3:7000", false).unwrap(),
+            "http://10.1.2.3:7000"
+        );
+        assert!(server_url("localhost", true).is_err());
     }
 
     #[test]
     fn the_kubeconfig_has_one_context_pointing_at_the_server() {
-        let text = render("http://127.0.0.1:6443").unwrap();
+        let text = render("http://127.0.0.1:6443", None).unwrap();
         let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(value["apiVersion"], "v1", "{text}");
         assert_eq!(value["kind"], "Config");
@@ -164,5 +206,29 @@ mod tests {
         );
         assert_eq!(value["contexts"][0]["context"]["cluster"], "skiff");
         assert_eq!(value["users"][0]["name"], "skiff");
+        assert!(value["users"][0]["user"]["client-key-data"].is_null());
+    }
+
+    #[test]
+    fn over_tls_the_kubeconfig_carries_the_ca_and_the_admin_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path(), &Default::default()).unwrap();
+        let text = for_listen("0.0.0.0:6443".parse().unwrap(), Some(&pki)).unwrap();
+        let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let cluster = &value["clusters"][0]["cluster"];
+        assert_eq!(cluster["server"], "https://127.0.0.1:6443");
+        let decode = |v: &serde_json::Value| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap();
+            String::from_utf8(bytes).unwrap()
+        };
+        assert_eq!(decode(&cluster["certificate-authority-data"]), pki.ca_pem());
+        let user = &value["users"][0]["user"];
+        assert_eq!(
+            decode(&user["client-certificate-data"]),
+            pki.admin().cert_pem
+        );
+        assert_eq!(decode(&user["client-key-data"]), pki.admin().key_pem);
     }
 }

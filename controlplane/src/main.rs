@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Scheduler(args)) => run_scheduler(args).await,
         Some(Command::Controllers(args)) => run_controllers(args).await,
         Some(Command::Kubeconfig(args)) => {
-            print!("{}", kubeconfig::for_listen(args.listen)?);
+            print!("{}", kubeconfig::for_listen(args.listen, None)?);
             Ok(())
         }
         None => run_server(settings.value.server).await,
