@@ -35,7 +35,8 @@ apt_install() {
 
 # Install every Debian package skiff's build, tests and `scripts/run` need that this machine
 # lacks: protoc *and* the protobuf include files (etcd-client's build script needs both), etcd,
-# docker-registry, a static busybox (the local test and example images), flock and kill. Both README
+# docker-registry, a static busybox (the local test and example images), flock, kill, curl and
+# the Python Kubernetes client. Both README
 # commands call this, so a fresh Debian machine with Rust and Docker needs nothing by hand.
 install_prerequisites() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (https://rustup.rs)"
@@ -49,6 +50,10 @@ install_prerequisites() {
     # The e2e harness stops the daemons it starts with the kill program (not bash's builtin),
     # which minimal Debian systems and images lack.
     type -P kill >/dev/null 2>&1 || pkgs+=(procps)
+    # scripts/run checks the TLS endpoints with curl; the e2e tests drive the official Python
+    # client from Debian's package, with Debian's own python3.
+    command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+    /usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || pkgs+=(python3-kubernetes)
     if ! docker info >/dev/null 2>&1 && ! command -v docker >/dev/null 2>&1; then
         pkgs+=(docker.io)
     fi
